@@ -1,0 +1,5 @@
+package sandbox
+
+// Owned by the gateway/agent work (issue #2): StartSession, ResumeSession,
+// TerminateSession, DescribeSessions.
+func (a *apiServer) registerSessionAPI() {}
