@@ -57,7 +57,8 @@ type apiServer struct {
 	json  map[string]jsonHandler  // key: X-Amz-Target, e.g. AmazonSSM.StartSession
 	query map[string]queryHandler // key: service + "." + Action, e.g. ec2.DescribeInstances
 	// admit runs before every call (latency, throttling knobs); nil = admit all.
-	admit func(r *APIRequest) error
+	admit  func(r *APIRequest) error
+	limits *limiter // latency/throttling knobs and call counters (limits.go)
 }
 
 func newAPIServer(sb *Sandbox) *apiServer {
