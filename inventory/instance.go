@@ -1,6 +1,3 @@
-// Package inventory discovers SSM-managed instances across AWS profiles and
-// regions: SSM DescribeInstanceInformation joined with EC2 DescribeInstances,
-// on-prem mi- nodes, a disk cache and a target resolver.
 package inventory
 
 import "time"

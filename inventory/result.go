@@ -13,6 +13,9 @@ type Result struct {
 	// expired, opt-in region disabled, …), with a message that names the cause
 	// and the next step. Instances is empty when Err is set.
 	Err error
+	// Partial is a non-fatal failure: the SSM rows are listed but EC2
+	// enrichment (Name tag, state, network) failed, as a *RegionError.
+	Partial error
 	// FromCache marks rows read from the disk cache; Fetched says when they
 	// were fetched from AWS (their age is time.Since(Fetched)).
 	FromCache bool
