@@ -1,0 +1,868 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/ssmtui/ssmtui/session/wire"
+)
+
+// Role says which end of a data channel a [Stream] plays. It decides the
+// MessageType of outgoing stream data (client: input_stream_data, Flags 0;
+// agent: output_stream_data, Flags SYN on sequence number 0), which incoming
+// type is stream data, and whether received traffic lifts a pause (agent).
+type Role int
+
+const (
+	// RoleClient is the session-manager-plugin side.
+	RoleClient Role = iota
+	// RoleAgent is the amazon-ssm-agent side (used by the sandbox agent).
+	RoleAgent
+)
+
+func (r Role) String() string {
+	if r == RoleAgent {
+		return "agent"
+	}
+	return "client"
+}
+
+// FrameConn is one transport for a [Stream]: one binary WebSocket message per
+// data-channel frame. ReadMessage returns the next binary frame in a buffer the
+// caller then owns (the Stream keeps slices of it); WriteMessage must not retain
+// frame after returning. The Stream calls ReadMessage from one goroutine and
+// WriteMessage from another, never concurrently with themselves. Close must
+// unblock a pending ReadMessage and WriteMessage. See [NewWebSocketFrameConn].
+type FrameConn interface {
+	ReadMessage() ([]byte, error)
+	WriteMessage(frame []byte) error
+	Close() error
+}
+
+// Defaults of [StreamConfig].
+const (
+	DefaultWindow        = 256 << 10 // unacked payload bytes
+	DefaultMaxPayload    = 1024      // session-manager-plugin StreamDataPayloadSize
+	DefaultMaxUnacked    = 4096      // unacked messages
+	DefaultReorderCap    = 4096      // out-of-order messages held
+	DefaultRecvBuffer    = 1 << 20   // delivered-but-unread payload bytes
+	DefaultResendTimeout = 5 * time.Minute
+)
+
+// Reliability constants of ssm-protocol.md §6.1 (identical in plugin and agent).
+const (
+	initialRTT       = 100 * time.Millisecond
+	initialRTO       = 200 * time.Millisecond
+	clockGranularity = 10 * time.Millisecond
+	maxRTO           = time.Second
+	resendTick       = 100 * time.Millisecond
+	maxQueuedAcks    = 8192
+)
+
+// StreamConfig configures a [Stream]. Zero fields take the defaults above.
+type StreamConfig struct {
+	// Role selects client or agent behaviour.
+	Role Role
+	// Window is the maximum number of unacknowledged payload bytes in flight;
+	// Send blocks while it is full. A single message larger than the window
+	// is still sent when nothing else is outstanding.
+	Window int
+	// MaxUnacked bounds the number of unacknowledged messages (small writes).
+	MaxUnacked int
+	// MaxPayload is the chunk size used by [Stream.Write].
+	MaxPayload int
+	// ReorderCap is how many out-of-order messages are held (and acked);
+	// beyond it they are dropped unacked and the peer retransmits them.
+	ReorderCap int
+	// RecvBuffer bounds the payload bytes received but not yet taken with
+	// Recv; when it is reached the Stream stops reading its transport.
+	RecvBuffer int
+	// ResendTimeout ends the stream with a *ResendTimeoutError when the
+	// oldest message stays unacknowledged this long while attached and not
+	// paused (the plugin gives up after 3000 resends, about 5 minutes).
+	ResendTimeout time.Duration
+	// OnDetach, if set, is called on its own goroutine when the transport
+	// fails (not after Close or channel_closed). The stream keeps all state
+	// and queues Sends within the window until [Stream.Attach] is called
+	// again with a new transport, or [Stream.Fail] / Close ends it.
+	OnDetach func(err error)
+	// Logger receives debug logs; nil discards. Payloads are never logged.
+	Logger *slog.Logger
+	// Now is the clock for RTT/RTO and CreatedDate; nil means time.Now.
+	Now func() time.Time
+}
+
+func (c *StreamConfig) setDefaults() {
+	if c.Window <= 0 {
+		c.Window = DefaultWindow
+	}
+	if c.MaxUnacked <= 0 {
+		c.MaxUnacked = DefaultMaxUnacked
+	}
+	if c.MaxPayload <= 0 {
+		c.MaxPayload = DefaultMaxPayload
+	}
+	if c.ReorderCap <= 0 {
+		c.ReorderCap = DefaultReorderCap
+	}
+	if c.RecvBuffer <= 0 {
+		c.RecvBuffer = DefaultRecvBuffer
+	}
+	if c.ResendTimeout <= 0 {
+		c.ResendTimeout = DefaultResendTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+// ChannelClosedError ends a stream when the service sent channel_closed
+// (§10.1). It matches errors.Is(err, io.EOF): a clean end of the session.
+// Output is the service's failure text, empty on a normal end.
+type ChannelClosedError struct {
+	SessionID string
+	Output    string
+}
+
+func (e *ChannelClosedError) Error() string {
+	if e.Output == "" {
+		return fmt.Sprintf("session %s closed by the service", e.SessionID)
+	}
+	return fmt.Sprintf("session %s closed by the service: %s", e.SessionID, e.Output)
+}
+
+// Is reports true for io.EOF.
+func (e *ChannelClosedError) Is(target error) bool { return target == io.EOF }
+
+// ProtocolError reports a peer that broke the data-channel protocol (a
+// corrupt or truncated frame, an impossible payload). It ends the stream.
+type ProtocolError struct {
+	Op  string
+	Err error
+}
+
+func (e *ProtocolError) Error() string {
+	return "ssm data channel protocol error: " + e.Op + ": " + e.Err.Error()
+}
+
+func (e *ProtocolError) Unwrap() error { return e.Err }
+
+// ResendTimeoutError ends a stream whose peer stopped acknowledging.
+type ResendTimeoutError struct {
+	SequenceNumber int64
+	Waited         time.Duration
+}
+
+func (e *ResendTimeoutError) Error() string {
+	return fmt.Sprintf("ssm data channel: message %d not acknowledged after %s (agent unresponsive or instance gone)",
+		e.SequenceNumber, e.Waited.Round(time.Second))
+}
+
+// Timeout reports true: this is a liveness timeout.
+func (e *ResendTimeoutError) Timeout() bool { return true }
+
+// errCanceled is returned by the internal waiters when their cancel channel fires.
+var errCanceled = errors.New("canceled")
+
+type outEntry struct {
+	frame     []byte
+	size      int
+	acked     bool
+	lastSent  time.Time
+	firstSent time.Time
+}
+
+type inMsg struct {
+	pt wire.PayloadType
+	p  []byte
+}
+
+type ackReq struct {
+	typ string
+	id  uuid.UUID
+	seq int64
+}
+
+type transport struct {
+	fc   FrameConn
+	dead chan struct{}
+	wake chan struct{}
+	once sync.Once
+}
+
+func (t *transport) kill() {
+	t.once.Do(func() {
+		close(t.dead)
+		t.fc.Close()
+	})
+}
+
+func (t *transport) kick() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Stream is the reliable, sequenced message stream of one data channel
+// (ssm-protocol.md §5, §6), usable in either [Role].
+//
+// Outgoing: every Send gets the next sequence number (from 0), is kept until
+// the peer acknowledges it, and the oldest unacked message is resent on a
+// 100 ms tick once its RTO (§6.2, with LastSentTime updated on resend) has
+// passed. Send blocks while the window of unacked bytes is full or the
+// service paused publication (§6.5). Incoming: stream data is delivered by
+// Recv in sequence order; every stream message is acknowledged, duplicates
+// included; out-of-order messages are held up to ReorderCap; when RecvBuffer
+// bytes are waiting for Recv the stream stops reading its transport, so a
+// stalled reader cannot grow memory.
+//
+// The transport is attached with Attach and may be replaced (resume): all
+// sequence state survives and unacked messages are retransmitted on the new
+// transport. A transport failure calls StreamConfig.OnDetach; Sends keep
+// queueing within the window meanwhile. channel_closed ends the stream like
+// io.EOF after buffered data is read. All methods are safe for concurrent use.
+type Stream struct {
+	cfg      StreamConfig
+	log      *slog.Logger
+	sendType string
+	recvType string
+
+	sendMu sync.Mutex // serialises Send so sequence numbers follow call order
+	recvMu sync.Mutex
+	space  chan struct{} // cap 1: Recv freed inbound space
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	changed chan struct{} // closed on state change; nil if nobody waits
+	cur     *transport
+	err     error // terminal error, nil while alive
+	done    chan struct{}
+
+	// outbound
+	nextSeq  int64
+	base     int64 // sequence number of out[0]
+	out      []outEntry
+	outBytes int
+	sendFrom int64 // first seq not yet written on cur
+	paused   bool
+	rtt      float64 // ns
+	rttv     float64
+	rto      time.Duration
+	resent   uint64
+
+	// inbound
+	expected int64
+	reorder  map[int64]inMsg
+	inq      []inMsg
+	inBytes  int
+	acks     []ackReq
+}
+
+// NewStream returns an unattached stream; call Attach to start it.
+func NewStream(cfg StreamConfig) *Stream {
+	cfg.setDefaults()
+	s := &Stream{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		space:   make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		rtt:     float64(initialRTT),
+		rto:     initialRTO,
+		reorder: make(map[int64]inMsg),
+	}
+	if cfg.Role == RoleAgent {
+		s.sendType, s.recvType = wire.TypeOutputStreamData, wire.TypeInputStreamData
+	} else {
+		s.sendType, s.recvType = wire.TypeInputStreamData, wire.TypeOutputStreamData
+	}
+	return s
+}
+
+// notifyLocked wakes every waiter of s.changed. s.mu must be held.
+func (s *Stream) notifyLocked() {
+	if s.changed != nil {
+		close(s.changed)
+		s.changed = nil
+	}
+}
+
+// waitChLocked returns a channel closed at the next state change.
+func (s *Stream) waitChLocked() chan struct{} {
+	if s.changed == nil {
+		s.changed = make(chan struct{})
+	}
+	return s.changed
+}
+
+// Attach starts reading and writing on fc, replacing (and closing) any
+// current transport. Sequence state is kept; unacknowledged messages are
+// retransmitted on fc in order. A pause from the previous transport is
+// lifted. If the stream has ended, fc is closed and the terminal error is
+// returned.
+func (s *Stream) Attach(fc FrameConn) error {
+	t := &transport{fc: fc, dead: make(chan struct{}), wake: make(chan struct{}, 1)}
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		fc.Close()
+		return err
+	}
+	old := s.cur
+	s.cur = t
+	s.sendFrom = s.base
+	s.paused = false
+	for i := range s.out {
+		s.out[i].firstSent = time.Time{}
+	}
+	s.wg.Add(2)
+	s.notifyLocked()
+	s.mu.Unlock()
+	if old != nil {
+		old.kill()
+	}
+	go s.readLoop(t)
+	go s.writeLoop(t)
+	t.kick()
+	return nil
+}
+
+// Attached reports whether a transport is currently attached.
+func (s *Stream) Attached() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur != nil
+}
+
+// Done is closed when the stream has ended: channel_closed, a fatal error,
+// Fail or Close. Data received before the end can still be read with Recv.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Err returns why the stream ended (nil while it is alive): a
+// *ChannelClosedError (errors.Is io.EOF) after channel_closed,
+// net.ErrClosed after Close, or the fatal error.
+func (s *Stream) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Fail ends the stream with err (for example a failed resume) unless it has
+// already ended. Pending and future calls return err.
+func (s *Stream) Fail(err error) { s.finish(err) }
+
+// Close ends the stream and its transport and waits for its goroutines.
+// It does not send anything; see Flush for draining first. Idempotent.
+func (s *Stream) Close() error {
+	s.finish(net.ErrClosed)
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Stream) finish(err error) {
+	s.mu.Lock()
+	if s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.err = err
+	t := s.cur
+	s.cur = nil
+	close(s.done)
+	s.notifyLocked()
+	s.mu.Unlock()
+	if t != nil {
+		t.kill()
+	}
+	if !errors.Is(err, net.ErrClosed) {
+		s.log.Debug("data channel stream ended", "err", err)
+	}
+}
+
+// Send queues p as one sequenced stream message of payload type pt and
+// returns once it is queued for transmission (not when it is acknowledged).
+// p is copied. It blocks while the window is full or publication is paused,
+// until ctx is done (returning ctx.Err()) or the stream ends (returning the
+// terminal error; net.ErrClosed after Close).
+func (s *Stream) Send(ctx context.Context, pt wire.PayloadType, p []byte) error {
+	err := s.send(pt, p, ctx.Done())
+	if err == errCanceled {
+		return ctx.Err()
+	}
+	return err
+}
+
+// Write sends p as Output-typed messages of at most MaxPayload bytes and
+// returns how many bytes were queued (all of p, or fewer with an error).
+func (s *Stream) Write(ctx context.Context, pt wire.PayloadType, p []byte) (int, error) {
+	n, err := s.write(pt, p, ctx.Done())
+	if err == errCanceled {
+		err = ctx.Err()
+	}
+	return n, err
+}
+
+func (s *Stream) write(pt wire.PayloadType, p []byte, cancel <-chan struct{}) (int, error) {
+	n := 0
+	for {
+		c := min(len(p)-n, s.cfg.MaxPayload)
+		if err := s.send(pt, p[n:n+c], cancel); err != nil {
+			return n, err
+		}
+		n += c
+		if n == len(p) {
+			return n, nil
+		}
+	}
+}
+
+func (s *Stream) send(pt wire.PayloadType, p []byte, cancel <-chan struct{}) error {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	s.mu.Lock()
+	for {
+		if s.err != nil {
+			err := s.err
+			s.mu.Unlock()
+			return err
+		}
+		if !s.paused && (len(s.out) == 0 || (s.outBytes+len(p) <= s.cfg.Window && len(s.out) < s.cfg.MaxUnacked)) {
+			break
+		}
+		ch := s.waitChLocked()
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-cancel:
+			return errCanceled
+		}
+		s.mu.Lock()
+	}
+	seq := s.nextSeq
+	s.mu.Unlock()
+
+	// Only Send changes nextSeq and sendMu is held, so encode unlocked.
+	m := wire.Message{
+		MessageType:    s.sendType,
+		SchemaVersion:  wire.SchemaVersion,
+		CreatedDate:    uint64(s.cfg.Now().UnixMilli()),
+		SequenceNumber: seq,
+		MessageID:      uuid.New(),
+		PayloadType:    pt,
+		Payload:        p,
+	}
+	if s.cfg.Role == RoleAgent && seq == 0 {
+		m.Flags = wire.FlagSYN
+	}
+	frame, err := wire.AppendMessage(make([]byte, 0, m.EncodedLen()), &m)
+	if err != nil {
+		return fmt.Errorf("encode stream message %d: %w", seq, err)
+	}
+
+	s.mu.Lock()
+	if s.err != nil {
+		err := s.err
+		s.mu.Unlock()
+		return err
+	}
+	s.out = append(s.out, outEntry{frame: frame, size: len(p)})
+	s.outBytes += len(p)
+	s.nextSeq++
+	t := s.cur
+	s.mu.Unlock()
+	if t != nil {
+		t.kick()
+	}
+	return nil
+}
+
+// Flush waits until every sent message has been acknowledged, ctx is done
+// or the stream ends.
+func (s *Stream) Flush(ctx context.Context) error {
+	s.mu.Lock()
+	for len(s.out) > 0 {
+		if s.err != nil {
+			err := s.err
+			s.mu.Unlock()
+			return err
+		}
+		ch := s.waitChLocked()
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		s.mu.Lock()
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// Recv returns the next stream message in sequence order. The payload is
+// owned by the caller. After the stream ended it returns the messages still
+// buffered, then io.EOF (channel_closed; see Err for the Output text) or the
+// terminal error; after Close it returns net.ErrClosed at once.
+func (s *Stream) Recv(ctx context.Context) (wire.PayloadType, []byte, error) {
+	pt, p, err := s.recv(ctx.Done())
+	if err == errCanceled {
+		err = ctx.Err()
+	}
+	return pt, p, err
+}
+
+func (s *Stream) recv(cancel <-chan struct{}) (wire.PayloadType, []byte, error) {
+	s.recvMu.Lock()
+	defer s.recvMu.Unlock()
+	s.mu.Lock()
+	for {
+		if s.err == net.ErrClosed {
+			s.mu.Unlock()
+			return 0, nil, net.ErrClosed
+		}
+		if len(s.inq) > 0 {
+			m := s.inq[0]
+			s.inq[0] = inMsg{}
+			s.inq = s.inq[1:]
+			s.inBytes -= len(m.p)
+			s.mu.Unlock()
+			select {
+			case s.space <- struct{}{}:
+			default:
+			}
+			return m.pt, m.p, nil
+		}
+		if s.err != nil {
+			err := s.err
+			s.mu.Unlock()
+			if errors.Is(err, io.EOF) {
+				return 0, nil, io.EOF
+			}
+			return 0, nil, err
+		}
+		ch := s.waitChLocked()
+		s.mu.Unlock()
+		select {
+		case <-ch:
+		case <-cancel:
+			return 0, nil, errCanceled
+		}
+		s.mu.Lock()
+	}
+}
+
+// StreamStats is a snapshot of a stream's reliability state.
+type StreamStats struct {
+	NextSeq      int64         // next outgoing sequence number
+	Expected     int64         // next incoming sequence number
+	Unacked      int           // outgoing messages not yet acknowledged
+	UnackedBytes int           // their payload bytes
+	Buffered     int           // payload bytes waiting for Recv
+	Reordered    int           // out-of-order messages held
+	RTT          time.Duration // smoothed round-trip time
+	RTO          time.Duration // current retransmission timeout
+	Resent       uint64        // retransmissions after an RTO expiry
+	Paused       bool          // publication paused by the service
+}
+
+// Stats returns a snapshot of the stream's state.
+func (s *Stream) Stats() StreamStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for i := range s.out {
+		if !s.out[i].acked {
+			n++
+		}
+	}
+	return StreamStats{
+		NextSeq: s.nextSeq, Expected: s.expected, Unacked: n, UnackedBytes: s.outBytes,
+		Buffered: s.inBytes, Reordered: len(s.reorder), RTT: time.Duration(s.rtt), RTO: s.rto,
+		Resent: s.resent, Paused: s.paused,
+	}
+}
+
+// transportLost detaches t after a read or write failure.
+func (s *Stream) transportLost(t *transport, err error) {
+	s.mu.Lock()
+	if s.cur != t || s.err != nil {
+		s.mu.Unlock()
+		t.kill()
+		return
+	}
+	s.cur = nil
+	s.notifyLocked()
+	s.mu.Unlock()
+	t.kill()
+	s.log.Debug("data channel transport lost", "err", err)
+	if s.cfg.OnDetach != nil {
+		go s.cfg.OnDetach(err)
+	}
+}
+
+func (s *Stream) readLoop(t *transport) {
+	defer s.wg.Done()
+	var m wire.Message
+	for {
+		// Inbound cap: do not read while the application lags behind.
+		for {
+			s.mu.Lock()
+			full := s.inBytes >= s.cfg.RecvBuffer
+			s.mu.Unlock()
+			if !full {
+				break
+			}
+			select {
+			case <-s.space:
+			case <-t.dead:
+				return
+			}
+		}
+		b, err := t.fc.ReadMessage()
+		if err != nil {
+			s.transportLost(t, err)
+			return
+		}
+		if err := wire.Decode(b, &m); err != nil {
+			s.finish(&ProtocolError{Op: "decode frame", Err: err})
+			return
+		}
+		if !s.handle(t, &m) {
+			return
+		}
+	}
+}
+
+// handle processes one received frame; it returns false when the reader
+// must stop.
+func (s *Stream) handle(t *transport, m *wire.Message) bool {
+	switch m.MessageType {
+	case wire.TypeAcknowledge:
+		a, err := wire.ParseAcknowledge(m.Payload)
+		if err != nil {
+			s.log.Debug("ignoring malformed acknowledge", "err", err)
+			return true
+		}
+		s.mu.Lock()
+		if s.cur != t {
+			s.mu.Unlock()
+			return false
+		}
+		s.onAckLocked(a.AcknowledgedMessageSequenceNumber)
+		if s.cfg.Role == RoleAgent {
+			s.paused = false
+		}
+		s.mu.Unlock()
+		t.kick()
+	case s.recvType:
+		s.mu.Lock()
+		if s.cur != t {
+			s.mu.Unlock()
+			return false
+		}
+		s.onDataLocked(m)
+		if s.cfg.Role == RoleAgent && s.paused {
+			s.paused = false
+			s.notifyLocked()
+		}
+		s.mu.Unlock()
+		t.kick()
+	case wire.TypeChannelClosed:
+		cc := &ChannelClosedError{}
+		var p wire.ChannelClosed
+		if err := jsonUnmarshal(m.Payload, &p); err == nil {
+			cc.SessionID, cc.Output = p.SessionID, p.Output
+		}
+		s.finish(cc)
+		return false
+	case wire.TypePausePublication, wire.TypeStartPublication:
+		s.mu.Lock()
+		s.paused = m.MessageType == wire.TypePausePublication
+		s.notifyLocked()
+		s.mu.Unlock()
+		t.kick()
+	default:
+		s.log.Debug("ignoring data channel message", "type", m.MessageType)
+	}
+	return true
+}
+
+func (s *Stream) onAckLocked(seq int64) {
+	i := seq - s.base
+	if i < 0 || i >= int64(len(s.out)) {
+		return
+	}
+	e := &s.out[i]
+	if e.acked {
+		return
+	}
+	e.acked = true
+	s.outBytes -= e.size
+	if !e.lastSent.IsZero() {
+		// §6.2: RTTV uses the old RTT.
+		r := float64(s.cfg.Now().Sub(e.lastSent))
+		d := s.rtt - r
+		if d < 0 {
+			d = -d
+		}
+		s.rttv = 0.75*s.rttv + 0.25*d
+		s.rtt = 0.875*s.rtt + 0.125*r
+		rto := time.Duration(s.rtt + max(float64(clockGranularity), 4*s.rttv))
+		s.rto = min(rto, maxRTO)
+	}
+	for len(s.out) > 0 && s.out[0].acked {
+		s.out[0] = outEntry{}
+		s.out = s.out[1:]
+		s.base++
+	}
+	if len(s.out) == 0 {
+		s.out = nil
+	}
+	if s.sendFrom < s.base {
+		s.sendFrom = s.base
+	}
+	s.notifyLocked()
+}
+
+func (s *Stream) queueAckLocked(m *wire.Message) {
+	if len(s.acks) < maxQueuedAcks {
+		s.acks = append(s.acks, ackReq{typ: m.MessageType, id: m.MessageID, seq: m.SequenceNumber})
+	}
+}
+
+func (s *Stream) onDataLocked(m *wire.Message) {
+	seq := m.SequenceNumber
+	switch {
+	case seq == s.expected:
+		s.deliverLocked(m.PayloadType, m.Payload)
+		s.expected++
+		for {
+			r, ok := s.reorder[s.expected]
+			if !ok {
+				break
+			}
+			delete(s.reorder, s.expected)
+			s.deliverLocked(r.pt, r.p)
+			s.expected++
+		}
+		s.queueAckLocked(m)
+		s.notifyLocked()
+	case seq > s.expected:
+		if _, ok := s.reorder[seq]; !ok {
+			if len(s.reorder) >= s.cfg.ReorderCap {
+				return // not stored, not acked: the peer resends it
+			}
+			s.reorder[seq] = inMsg{pt: m.PayloadType, p: m.Payload}
+		}
+		s.queueAckLocked(m)
+	default:
+		s.queueAckLocked(m) // duplicate: re-ack, the ack may have been lost
+	}
+}
+
+// deliverLocked queues a payload for Recv. p aliases a frame the transport
+// handed over (FrameConn contract), so no copy is needed.
+func (s *Stream) deliverLocked(pt wire.PayloadType, p []byte) {
+	s.inq = append(s.inq, inMsg{pt: pt, p: p})
+	s.inBytes += len(p)
+}
+
+func (s *Stream) writeLoop(t *transport) {
+	defer s.wg.Done()
+	tick := time.NewTicker(resendTick)
+	defer tick.Stop()
+	var (
+		acks    []ackReq
+		frames  [][]byte
+		ackBuf  []byte
+		ackBody []byte
+	)
+	for {
+		select {
+		case <-t.dead:
+			return
+		case <-t.wake:
+		case <-tick.C:
+		}
+		for {
+			s.mu.Lock()
+			if s.cur != t {
+				s.mu.Unlock()
+				return
+			}
+			acks, s.acks = s.acks, acks[:0]
+			frames = frames[:0]
+			now := s.cfg.Now()
+			var fatal error
+			if !s.paused {
+				// New (or, after Attach, not yet re-sent) messages in order.
+				for s.sendFrom < s.nextSeq && len(frames) < 64 {
+					e := &s.out[s.sendFrom-s.base]
+					s.sendFrom++
+					if e.acked {
+						continue
+					}
+					e.lastSent = now
+					if e.firstSent.IsZero() {
+						e.firstSent = now
+					}
+					frames = append(frames, e.frame)
+				}
+				// Retransmit the oldest unacked message after its RTO.
+				if len(frames) == 0 && len(s.out) > 0 && s.base < s.sendFrom {
+					e := &s.out[0]
+					if now.Sub(e.lastSent) > s.rto {
+						if now.Sub(e.firstSent) > s.cfg.ResendTimeout {
+							fatal = &ResendTimeoutError{SequenceNumber: s.base, Waited: now.Sub(e.firstSent)}
+						} else {
+							e.lastSent = now
+							s.resent++
+							frames = append(frames, e.frame)
+						}
+					}
+				}
+			}
+			s.mu.Unlock()
+			if fatal != nil {
+				s.finish(fatal)
+				return
+			}
+			if len(acks) == 0 && len(frames) == 0 {
+				break
+			}
+			for _, a := range acks {
+				ackBody = wire.AppendAcknowledge(ackBody[:0], a.typ, a.id, a.seq)
+				m := wire.Message{
+					MessageType:   wire.TypeAcknowledge,
+					SchemaVersion: wire.SchemaVersion,
+					CreatedDate:   uint64(now.UnixMilli()),
+					Flags:         wire.FlagsAck,
+					MessageID:     uuid.New(),
+					Payload:       ackBody,
+				}
+				ackBuf, _ = wire.AppendMessage(ackBuf[:0], &m)
+				if err := t.fc.WriteMessage(ackBuf); err != nil {
+					s.transportLost(t, err)
+					return
+				}
+			}
+			for _, f := range frames {
+				if err := t.fc.WriteMessage(f); err != nil {
+					s.transportLost(t, err)
+					return
+				}
+			}
+		}
+	}
+}
