@@ -1,0 +1,63 @@
+package sandbox_test
+
+import (
+	"bytes"
+	"errors"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/ssmtui/ssmtui/sandbox"
+	"github.com/ssmtui/ssmtui/session"
+	"github.com/ssmtui/ssmtui/session/wire"
+)
+
+func TestStdioPortSessionEcho(t *testing.T) {
+	sb := startSandbox(t, sandbox.Options{})
+	api := ssmClient(t, sb)
+	ctx := testContext(t, 30*time.Second)
+	port := echoServer(t)
+	out, err := api.StartSession(ctx, &ssm.StartSessionInput{
+		Target:       aws.String(instOnline),
+		DocumentName: aws.String("AWS-StartSSHSession"),
+		Parameters:   map[string][]string{"portNumber": {strconv.Itoa(port)}},
+	})
+	if err != nil {
+		t.Fatalf("StartSession: %v", err)
+	}
+	c := openClient(t, api, out, nil)
+	if err := c.handshake(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if c.SessionType != "Port" || string(c.Properties) != `{"portNumber":"`+strconv.Itoa(port)+`"}` || c.AgentVersion != sandbox.DefaultAgentVersion {
+		t.Fatalf("handshake: type %q props %s agent %q", c.SessionType, c.Properties, c.AgentVersion)
+	}
+	msg := bytes.Repeat([]byte("hello sandbox "), 500)
+	if _, err := c.st.Write(ctx, wire.PayloadOutput, msg); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.readOutput(ctx, len(msg))
+	if err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo: %d bytes, err %v", len(got), err)
+	}
+	info, _ := sb.Session(aws.ToString(out.SessionId))
+	if info.ClientVersion != "1.2.707.0" || info.Status != "Connected" {
+		t.Fatalf("session info %+v", info)
+	}
+	// TerminateSession flag ends the session with channel_closed.
+	if err := c.st.Send(ctx, wire.PayloadFlag, wire.AppendFlag(nil, wire.FlagTerminateSession)); err != nil {
+		t.Fatal(err)
+	}
+	err = c.waitEnd(ctx)
+	var cc *session.ChannelClosedError
+	if !errors.As(err, &cc) || cc.Output != "" {
+		t.Fatalf("end: %v", err)
+	}
+	end, err := sb.WaitSessionEnd(ctx, aws.ToString(out.SessionId))
+	if err != nil || end.Status != "Terminated" {
+		t.Fatalf("final %+v %v", end, err)
+	}
+}
