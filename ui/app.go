@@ -376,7 +376,6 @@ func (m Model) updatePicker(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	case key.Matches(k, m.keys.Refresh):
 		m.beginLoad()
-		m.setStatus(statusInfo, "refreshing…")
 		cmd := m.scanCmd()
 		return m, cmd
 	case key.Matches(k, m.keys.CopyID):

@@ -66,7 +66,7 @@ type row struct {
 	cells    [numCols]string
 	offline  bool
 	outdated bool
-	search   string // what the fuzzy filter matches against
+	search   []string // the fields the fuzzy filter matches, each on its own
 }
 
 // buildRows turns instances into plain rows sorted by name (then ID, then
@@ -106,7 +106,7 @@ func buildRows(in []listed, now time.Time) []row {
 			colName: name, colID: i.ID, colIP: i.PrivateIP, colPlatform: platform,
 			colState: state, colAgent: agent, colRegion: i.Region, colProfile: i.Profile,
 		}
-		r.search = strings.Join([]string{name, i.ID, i.PrivateIP, i.Region, i.Profile, platform, i.PlatformType}, " ")
+		r.search = []string{name, i.ID, i.PrivateIP, i.Region, i.Profile, platform, i.PlatformType}
 		rows = append(rows, r)
 	}
 	slices.SortStableFunc(rows, func(a, b row) int {
@@ -133,23 +133,39 @@ func age(d time.Duration) string {
 	}
 }
 
-// rowSource adapts rows to fuzzy.Source.
-type rowSource []row
+// fieldSource adapts every searchable field of every row to fuzzy.Source;
+// index i is field i%numSearch of row i/numSearch.
+type fieldSource []row
 
-func (s rowSource) String(i int) string { return s[i].search }
-func (s rowSource) Len() int            { return len(s) }
+const numSearch = 7
 
-// filterRows returns the rows matching query, best fuzzy match first; an
-// empty query returns rows unchanged (sorted by name).
+func (s fieldSource) String(i int) string { return s[i/numSearch].search[i%numSearch] }
+func (s fieldSource) Len() int            { return len(s) * numSearch }
+
+// filterRows returns the rows matching query, best match first (ties keep
+// name order); an empty query returns rows unchanged. A row matches when one
+// of its fields (name, ID, IP, region, profile, platform) matches on its own,
+// so letters scattered over several fields do not make a match.
 func filterRows(rows []row, query string) []row {
 	query = strings.TrimSpace(query)
 	if query == "" {
 		return rows
 	}
-	matches := fuzzy.FindFrom(query, rowSource(rows))
-	out := make([]row, 0, len(matches))
-	for _, m := range matches {
-		out = append(out, rows[m.Index])
+	best := map[int]int{} // row index → best score
+	for _, m := range fuzzy.FindFromNoSort(query, fieldSource(rows)) {
+		ri := m.Index / numSearch
+		if sc, ok := best[ri]; !ok || m.Score > sc {
+			best[ri] = m.Score
+		}
+	}
+	idx := make([]int, 0, len(best))
+	for ri := range best {
+		idx = append(idx, ri)
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Or(cmp.Compare(best[b], best[a]), cmp.Compare(a, b)) })
+	out := make([]row, 0, len(idx))
+	for _, ri := range idx {
+		out = append(out, rows[ri])
 	}
 	return out
 }

@@ -33,6 +33,14 @@ func (s regionState) pending(gen int, scanning bool) bool {
 // error code when the error carries one (AccessDenied, ThrottlingException),
 // else the first line of the message.
 func shortError(err error) string {
+	var sso *inventory.SSOExpiredError
+	if errors.As(err, &sso) {
+		return "SSO expired: aws sso login --profile " + sso.Profile
+	}
+	var cred *inventory.CredentialsError
+	if errors.As(err, &cred) {
+		return "no credentials"
+	}
 	var coded interface{ ErrorCode() string }
 	if errors.As(err, &coded) && coded.ErrorCode() != "" {
 		return coded.ErrorCode()
@@ -71,7 +79,10 @@ func regionSummary(states map[regionKey]regionState, gen int, scanning bool, now
 	for _, k := range keys {
 		s := states[k]
 		label := k.region
-		if len(profiles) > 1 {
+		switch {
+		case k.region == "": // the profile itself failed (credentials)
+			label = k.profile
+		case len(profiles) > 1:
 			label = k.profile + "/" + k.region
 		}
 		switch {
