@@ -153,9 +153,9 @@ func (p *hostPool) startLocked(ctx context.Context, inst Instance) (*host, error
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create instance directory: %w", err)
 	}
-	label := inst.Name
-	if label == "" {
-		label = inst.ID
+	label := promptLabel(inst)
+	if err := writeShellRC(dir, inst.ID, label); err != nil {
+		return nil, err
 	}
 	srv, err := sshhost.New(sshhost.Config{
 		HostKey: signer,
@@ -189,6 +189,47 @@ func (p *hostPool) startLocked(ctx context.Context, inst Instance) (*host, error
 		}
 	})
 	return &host{srv: srv, addr: ln.Addr().String()}, nil
+}
+
+// promptLabel is the instance's name for prompts and HOSTNAME: its Name
+// tag reduced to hostname characters, else its ID.
+func promptLabel(inst Instance) string {
+	label := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '.', r == '_':
+			return r
+		case r == ' ':
+			return '-'
+		}
+		return -1
+	}, inst.Name)
+	if label == "" {
+		return inst.ID
+	}
+	return label
+}
+
+// writeShellRC gives bash a prompt naming the instance: an interactive
+// bash reads the system bashrc (which sets its own PS1) and then
+// $HOME/.bashrc. An existing file is kept.
+func writeShellRC(dir, instanceID, label string) error {
+	rc := fmt.Sprintf("# Written by the ssmtui sandbox: this is the home directory of instance %s.\n"+
+		"PS1='$USER@%s:\\w\\$ '\n", instanceID, label)
+	f, err := os.OpenFile(filepath.Join(dir, ".bashrc"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("write shell rc of %s: %w", instanceID, err)
+	}
+	if _, err := f.WriteString(rc); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("write shell rc of %s: %w", instanceID, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write shell rc of %s: %w", instanceID, err)
+	}
+	return nil
 }
 
 func (p *hostPool) shell() string {
