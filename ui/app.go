@@ -585,7 +585,7 @@ func (m Model) updatePassphrase(msg tea.Msg) (tea.Model, tea.Cmd) {
 // layout sizes the table to what the header and footer leave.
 func (m *Model) layout() {
 	m.help.SetWidth(m.width)
-	m.filter.SetWidth(max(m.width-lipgloss.Width(m.filter.Prompt)-1, 1))
+	m.filter.SetWidth(max(min(m.width-40, 40), 8))
 	m.table.SetWidth(m.width)
 	m.table.SetColumns(layoutColumns(m.rows, m.width))
 	h := m.height - lipgloss.Height(m.headerView()) - lipgloss.Height(m.footerView())

@@ -65,7 +65,8 @@ func (k KeyMap) FullHelp() [][]key.Binding {
 type filterKeys struct{ k KeyMap }
 
 func (f filterKeys) ShortHelp() []key.Binding {
-	return []key.Binding{f.k.AcceptFilter, f.k.ClearFilter, f.k.Up, f.k.Down}
+	move := key.NewBinding(key.WithKeys("up", "down"), key.WithHelp("↑↓", "move"))
+	return []key.Binding{f.k.AcceptFilter, f.k.ClearFilter, move}
 }
 func (f filterKeys) FullHelp() [][]key.Binding { return [][]key.Binding{f.ShortHelp()} }
 
