@@ -258,8 +258,8 @@ func (s *session) runPTY(cmd *exec.Cmd, ws *pty.Winsize) {
 	s.srv.wg.Go(func() { _, _ = io.Copy(ptmx, s.ch) })
 	s.srv.wg.Go(func() {
 		_ = cmd.Wait()
-		s.markExited()
 		s.drain(outDone, cmd.Process.Pid)
+		s.hangUp(cmd.Process.Pid)
 		_ = ptmx.Close()
 		s.finish(cmd.ProcessState)
 	})
@@ -290,15 +290,15 @@ func (s *session) runPipes(cmd *exec.Cmd) {
 		_ = stdin.Close()
 	})
 	s.srv.wg.Go(func() {
-		_ = cmd.Wait()
-		s.markExited()
+		_ = cmd.Wait() // waits for output up to WaitDelay
+		s.hangUp(cmd.Process.Pid)
 		s.finish(cmd.ProcessState)
 	})
 }
 
 // drain waits for a finished PTY process's output to reach the client. If
 // something else still holds the terminal after outputGrace, the process
-// group is killed (a hang-up, as sshd's closing of the terminal would do).
+// group is killed and drain waits once more.
 func (s *session) drain(outDone <-chan struct{}, pgid int) {
 	t := time.NewTimer(outputGrace)
 	defer t.Stop()
@@ -315,10 +315,15 @@ func (s *session) drain(outDone <-chan struct{}, pgid int) {
 	}
 }
 
-func (s *session) markExited() {
+// hangUp ends what the finished process left running in its process group
+// (background jobs, daemons), as a logout with KillUserProcesses would: a
+// session never outlives its channel. pgid is the leader's PID, which just
+// exited, so the group is still this session's.
+func (s *session) hangUp(pgid int) {
 	s.mu.Lock()
 	s.exited = true
 	s.mu.Unlock()
+	_ = syscall.Kill(-pgid, syscall.SIGKILL)
 }
 
 // runSFTP serves the sftp subsystem rooted at the host's directory.

@@ -1,0 +1,279 @@
+//go:build unix
+
+package sshhost
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+func newSigner(t testing.TB) ssh.Signer {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// startServer serves a Server on a loopback port that accepts only
+// clientKey for user "tester"; it is closed (and checked) at cleanup.
+func startServer(t testing.TB, clientKey ssh.PublicKey) (*Server, string) {
+	t.Helper()
+	srv, err := New(Config{
+		HostKey: newSigner(t),
+		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			if meta.User() == "tester" && bytes.Equal(key.Marshal(), clientKey.Marshal()) {
+				return nil, nil
+			}
+			return nil, errors.New("denied")
+		},
+		Dir: t.TempDir(),
+		Env: func(user string) []string { return []string{"GREETING=hello " + user} },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+		if err := <-served; err != nil {
+			t.Errorf("Serve returned %v after Close, want nil", err)
+		}
+	})
+	return srv, ln.Addr().String()
+}
+
+func dial(t testing.TB, addr string, auth ...ssh.AuthMethod) (*ssh.Client, error) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	c, chans, reqs, err := ssh.NewClientConn(conn, addr, &ssh.ClientConfig{
+		User: "tester", Auth: auth, HostKeyCallback: ssh.InsecureIgnoreHostKey(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	client := ssh.NewClient(c, chans, reqs)
+	t.Cleanup(func() { _ = client.Close() })
+	return client, nil
+}
+
+func TestNewValidates(t *testing.T) {
+	ok := Config{HostKey: newSigner(t), PublicKeyCallback: func(ssh.ConnMetadata, ssh.PublicKey) (*ssh.Permissions, error) { return nil, nil }, Dir: t.TempDir()}
+	for name, mutate := range map[string]func(*Config){
+		"no host key": func(c *Config) { c.HostKey = nil },
+		"no callback": func(c *Config) { c.PublicKeyCallback = nil },
+		"no dir":      func(c *Config) { c.Dir = "" },
+	} {
+		cfg := ok
+		mutate(&cfg)
+		if _, err := New(cfg); err == nil {
+			t.Errorf("%s: New succeeded", name)
+		}
+	}
+	if _, err := New(ok); err != nil {
+		t.Errorf("valid config: %v", err)
+	}
+}
+
+func TestOnlyPublicKeyAuth(t *testing.T) {
+	key := newSigner(t)
+	_, addr := startServer(t, key.PublicKey())
+	var asked bool
+	_, err := dial(t, addr,
+		ssh.Password("secret"),
+		ssh.KeyboardInteractive(func(string, string, []string, []bool) ([]string, error) {
+			asked = true
+			return nil, nil
+		}),
+		ssh.PublicKeys(newSigner(t)), // not the accepted key
+	)
+	if err == nil {
+		t.Fatal("login without the accepted key succeeded")
+	}
+	if asked {
+		t.Error("the server offered keyboard-interactive")
+	}
+	if !strings.Contains(err.Error(), "[none publickey]") {
+		t.Errorf("attempted methods in %q, want only none and publickey", err)
+	}
+	if _, err := dial(t, addr, ssh.PublicKeys(key)); err != nil {
+		t.Errorf("login with the accepted key: %v", err)
+	}
+}
+
+func TestOnlySessionChannels(t *testing.T) {
+	key := newSigner(t)
+	_, addr := startServer(t, key.PublicKey())
+	c, err := dial(t, addr, ssh.PublicKeys(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Dial("tcp", "127.0.0.1:9")
+	var oce *ssh.OpenChannelError
+	if !errors.As(err, &oce) || oce.Reason != ssh.UnknownChannelType {
+		t.Errorf("direct-tcpip: %v, want an UnknownChannelType rejection", err)
+	}
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.RequestSubsystem("netconf"); err == nil {
+		t.Error("unknown subsystem accepted")
+	}
+}
+
+func TestExecEnvAndSignals(t *testing.T) {
+	key := newSigner(t)
+	_, addr := startServer(t, key.PublicKey())
+	c, err := dial(t, addr, ssh.PublicKeys(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := s.Output(`echo "$GREETING|$USER|$LOGNAME|$TERM"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != "hello tester|tester|tester|\n" {
+		t.Errorf("environment %q", out)
+	}
+
+	// A client "signal" request reaches the process group.
+	s, err = c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf syncBuffer
+	s.Stdout = &buf
+	if err := s.Start("echo started; sleep 1000"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	buf.waitFor(ctx, t, regexp.MustCompile("started"))
+	if err := s.Signal(ssh.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	var ee *ssh.ExitError
+	if err := s.Wait(); !errors.As(err, &ee) || ee.Signal() != "USR1" {
+		t.Errorf("Wait after SIGUSR1: %v, want exit-signal USR1", err)
+	}
+}
+
+// A background process that keeps the terminal or the pipes open must not
+// keep the session (or Close) waiting forever: after a grace period the
+// session's process group is killed and the exit status still arrives.
+func TestBackgroundHolderIsHungUp(t *testing.T) {
+	key := newSigner(t)
+	_, addr := startServer(t, key.PublicKey())
+	c, err := dial(t, addr, ssh.PublicKeys(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, withPTY := range []bool{false, true} {
+		t.Run("pty="+strconv.FormatBool(withPTY), func(t *testing.T) {
+			s, err := c.NewSession()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if withPTY {
+				if err := s.RequestPty("xterm", 24, 80, ssh.TerminalModes{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var buf syncBuffer
+			s.Stdout = &buf
+			if err := s.Start(`(trap '' HUP TERM; sleep 1000) & echo bg=$!.; exit 7`); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- s.Wait() }()
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("session never ended")
+			}
+			var ee *ssh.ExitError
+			if !errors.As(err, &ee) || ee.ExitStatus() != 7 {
+				t.Fatalf("Wait: %v, want exit status 7", err)
+			}
+			m := regexp.MustCompile(`bg=(\d+)\.`).FindStringSubmatch(buf.String())
+			if m == nil {
+				t.Fatalf("no background pid in %q", buf.String())
+			}
+			pid, _ := strconv.Atoi(m[1])
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for syscall.Kill(pid, 0) == nil {
+				select {
+				case <-ctx.Done():
+					t.Fatalf("background process %d survived its session", pid)
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		})
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func (b *syncBuffer) waitFor(ctx context.Context, t *testing.T, re *regexp.Regexp) {
+	t.Helper()
+	for !re.MatchString(b.String()) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("output never matched %s: %q", re, b.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
