@@ -261,7 +261,7 @@ func (d *cacheDecoder) time() time.Time {
 	if ns == 0 {
 		return time.Time{}
 	}
-	return time.Unix(0, ns)
+	return time.Unix(0, ns).UTC()
 }
 
 func (d *cacheDecoder) instance(in *Instance) {

@@ -360,7 +360,7 @@ func fromSSM(info ssmtypes.InstanceInformation) Instance {
 		ResourceType:    string(info.ResourceType),
 		ComputerName:    aws.ToString(info.ComputerName),
 		PrivateIP:       aws.ToString(info.IPAddress),
-		LastPing:        aws.ToTime(info.LastPingDateTime),
+		LastPing:        utc(aws.ToTime(info.LastPingDateTime)),
 	}
 	if strings.HasPrefix(inst.ID, "mi-") {
 		inst.Name = cmp.Or(aws.ToString(info.Name), inst.ComputerName)
@@ -391,8 +391,17 @@ func mergeEC2(inst *Instance, e ec2types.Instance) {
 		inst.AvailabilityZone = aws.ToString(e.Placement.AvailabilityZone)
 	}
 	inst.PlatformDetails = aws.ToString(e.PlatformDetails)
-	inst.LaunchTime = aws.ToTime(e.LaunchTime)
+	inst.LaunchTime = utc(aws.ToTime(e.LaunchTime))
 	if e.IamInstanceProfile != nil {
 		inst.IAMInstanceProfile = aws.ToString(e.IamInstanceProfile.Arn)
 	}
+}
+
+// utc keeps zero times zero and puts others in UTC, so results compare
+// equal after a cache round trip.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return t
+	}
+	return t.UTC()
 }
