@@ -27,6 +27,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/ssmtui/ssmtui/inventory"
+	"github.com/ssmtui/ssmtui/sshclient"
 )
 
 // Options configures the picker.
@@ -35,6 +36,9 @@ type Options struct {
 	Connector Connector // required: how Enter and s connect
 	Keys      KeyMap    // zero value: DefaultKeyMap()
 	Title     string    // header title; default "ssmtui"
+	// EnableShell turns on s (plain Session Manager shell through the
+	// Connector with ModeShell); off, the key is disabled and hidden.
+	EnableShell bool
 	// Now is the clock used for cache ages; default time.Now. Tests pin it.
 	Now func() time.Time
 }
@@ -61,10 +65,11 @@ const (
 // scan and of the running connect attempt, and cancels them on refresh,
 // cancel and quit.
 type Model struct {
-	src       Source
-	connector Connector
-	now       func() time.Time
-	title     string
+	src         Source
+	connector   Connector
+	enableShell bool
+	now         func() time.Time
+	title       string
 
 	keys   KeyMap
 	styles Styles
@@ -119,7 +124,7 @@ func New(opts Options) Model {
 		title = "ssmtui"
 	}
 	m := Model{
-		src: opts.Source, connector: opts.Connector, now: now, title: title,
+		src: opts.Source, connector: opts.Connector, enableShell: opts.EnableShell, now: now, title: title,
 		keys: km, isDark: true, width: 80, height: 24,
 		regions: map[regionKey]regionState{},
 		help:    help.New(),
@@ -296,7 +301,7 @@ func (m *Model) refreshTable() {
 func (m *Model) updateKeys() {
 	has := len(m.visible) > 0
 	m.keys.Connect.SetEnabled(has)
-	m.keys.Shell.SetEnabled(has)
+	m.keys.Shell.SetEnabled(has && m.enableShell)
 	m.keys.CopyID.SetEnabled(has)
 	m.keys.ClearFilter.SetEnabled(m.filtering || m.filter.Value() != "")
 }
@@ -406,7 +411,7 @@ func (m Model) connect(mode Mode) (tea.Model, tea.Cmd) {
 	if !ok {
 		return m, nil
 	}
-	if ok, why := connectable(inst, mode); !ok {
+	if ok, why := connectable(inst, mode, m.enableShell); !ok {
 		m.setStatus(statusWarn, "%s", why)
 		return m, nil
 	}
@@ -482,25 +487,19 @@ func label(i inventory.Instance) string {
 	return i.Name + " (" + i.ID + ")"
 }
 
-// exitCoder matches exit errors that carry a remote exit status
-// (sshclient.ExitError, x/crypto/ssh.ExitError).
-type exitCoder interface{ ExitStatus() int }
-
-// errDisconnected matches the error of a session the user ended with ~.
-type disconnected interface{ Disconnected() bool }
-
 // sessionEnded puts the outcome of a finished shell in the status bar.
 func (m *Model) sessionEnded(msg sessionEndedMsg) {
 	who := label(msg.inst)
-	var ec exitCoder
-	var dc disconnected
+	var ee *sshclient.ExitError
 	switch {
 	case msg.err == nil:
 		m.setStatus(statusOK, "%s: exit 0", who)
-	case errors.As(msg.err, &dc) && dc.Disconnected():
+	case errors.Is(msg.err, sshclient.ErrDisconnected):
 		m.setStatus(statusInfo, "%s: disconnected (~.)", who)
-	case errors.As(msg.err, &ec):
-		m.setStatus(statusWarn, "%s: exit %d", who, ec.ExitStatus())
+	case errors.As(msg.err, &ee) && ee.Signal != "":
+		m.setStatus(statusWarn, "%s: killed by SIG%s (exit %d)", who, ee.Signal, ee.Code)
+	case errors.As(msg.err, &ee):
+		m.setStatus(statusWarn, "%s: exit %d", who, ee.Code)
 	default:
 		m.setStatus(statusErr, "%s: %v", who, msg.err)
 	}

@@ -3,6 +3,7 @@ package ui
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/ssmtui/ssmtui/inventory"
+	"github.com/ssmtui/ssmtui/sshclient"
 )
 
 func view(m Model) string { return ansi.Strip(m.View().Content) }
@@ -492,8 +494,10 @@ func TestSessionEndedStatus(t *testing.T) {
 		want string
 	}{
 		"exit 0":        {err: nil, want: "web-1 (i-1): exit 0"},
-		"exit 130":      {err: &exitErr{code: 130}, want: "web-1 (i-1): exit 130"},
-		"wrapped exit":  {err: errorsJoin(&exitErr{code: 3}), want: "web-1 (i-1): exit 3"},
+		"exit 130":      {err: &sshclient.ExitError{Code: 130}, want: "web-1 (i-1): exit 130"},
+		"wrapped exit":  {err: fmt.Errorf("shell: %w", &sshclient.ExitError{Code: 3}), want: "web-1 (i-1): exit 3"},
+		"signal":        {err: &sshclient.ExitError{Code: 143, Signal: "TERM"}, want: "web-1 (i-1): killed by SIGTERM (exit 143)"},
+		"tilde dot":     {err: sshclient.ErrDisconnected, want: "web-1 (i-1): disconnected (~.)"},
 		"transport err": {err: errors.New("session: connection reset"), want: "web-1 (i-1): session: connection reset"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -511,4 +515,21 @@ func TestSessionEndedStatus(t *testing.T) {
 	}
 }
 
-func errorsJoin(err error) error { return errors.Join(errors.New("wrapped"), err) }
+func TestShellKeyDisabledWithoutShellMode(t *testing.T) {
+	m := New(Options{Source: &fakeSource{}, Connector: &fakeConnector{}, Now: func() time.Time { return testNow }})
+	m, _ = update(t, m, tea.WindowSizeMsg{Width: 120, Height: 30})
+	for _, r := range fixture() {
+		m, _ = update(t, m, regionLoadedMsg{gen: m.gen, result: r, ch: closedResults()})
+	}
+	if m.keys.Shell.Enabled() || strings.Contains(view(m), "ssm shell") {
+		t.Error("s must be disabled and hidden when the connector has no shell mode")
+	}
+	m = selectName(t, m, "ad-controller")
+	if m2, cmd := update(t, m, keyOf('s')); cmd != nil || m2.screen != screenPicker {
+		t.Error("s started a connect")
+	}
+	m, _ = update(t, m, enterKey)
+	if !strings.Contains(m.Status(), "ssmtui shell i-0f00000000000aaaa") {
+		t.Errorf("status %q should point at ssmtui shell", m.Status())
+	}
+}

@@ -87,12 +87,6 @@ func (s *fakeSource) count() int {
 	return s.scans
 }
 
-// exitErr is a canned remote exit status, shaped like sshclient.ExitError.
-type exitErr struct{ code int }
-
-func (e *exitErr) Error() string   { return "remote exit" }
-func (e *exitErr) ExitStatus() int { return e.code }
-
 // fakeSession records how the UI drives it; Run returns runErr.
 type fakeSession struct {
 	mu       sync.Mutex
@@ -231,7 +225,7 @@ var (
 // loaded returns a model that has received every fixture result.
 func loaded(t *testing.T, w, h int) Model {
 	t.Helper()
-	m := New(Options{Source: &fakeSource{}, Connector: &fakeConnector{}, Now: func() time.Time { return testNow }})
+	m := New(Options{Source: &fakeSource{}, Connector: &fakeConnector{}, EnableShell: true, Now: func() time.Time { return testNow }})
 	m, _ = update(t, m, tea.WindowSizeMsg{Width: w, Height: h})
 	for _, r := range fixture() {
 		m, _ = update(t, m, regionLoadedMsg{gen: m.gen, result: r, ch: closedResults()})

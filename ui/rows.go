@@ -255,7 +255,8 @@ func styleRow(r row, st Styles) table.Row {
 }
 
 // connectable says whether mode can be used on inst, and if not, why.
-func connectable(inst inventory.Instance, mode Mode) (bool, string) {
+// shell says whether the plain SSM shell (s) is available to suggest.
+func connectable(inst inventory.Instance, mode Mode, shell bool) (bool, string) {
 	if inst.State != "" && inst.State != "running" {
 		return false, fmt.Sprintf("%s is %s: start it first", inst.ID, inst.State)
 	}
@@ -267,7 +268,10 @@ func connectable(inst inventory.Instance, mode Mode) (bool, string) {
 		return false, fmt.Sprintf("%s is %s: its SSM agent is not answering (try `ssmtui doctor %s`)", inst.ID, status, inst.ID)
 	}
 	if mode == ModeSSH && strings.EqualFold(inst.PlatformType, "Windows") {
-		return false, fmt.Sprintf("%s runs Windows: no SSH; press s for an SSM shell", inst.ID)
+		if shell {
+			return false, fmt.Sprintf("%s runs Windows: no SSH; press s for an SSM shell", inst.ID)
+		}
+		return false, fmt.Sprintf("%s runs Windows: no SSH (try `ssmtui shell %s`)", inst.ID, inst.ID)
 	}
 	return true, ""
 }

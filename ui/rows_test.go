@@ -189,7 +189,7 @@ func TestConnectable(t *testing.T) {
 		"stopped":           {inst: stopped, mode: ModeSSH, why: "stopped"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			ok, why := connectable(tc.inst, tc.mode)
+			ok, why := connectable(tc.inst, tc.mode, true)
 			if ok != tc.ok || !strings.Contains(why, tc.why) {
 				t.Errorf("connectable = %v, %q; want %v, containing %q", ok, why, tc.ok, tc.why)
 			}

@@ -8,6 +8,8 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/exp/teatest/v2"
+
+	"github.com/ssmtui/ssmtui/sshclient"
 )
 
 // Flows through a real tea.Program (teatest): data arriving, filter, Enter
@@ -19,7 +21,7 @@ const flowTimeout = 10 * time.Second
 
 func newFlow(t *testing.T, src Source, conn Connector) *teatest.TestModel {
 	t.Helper()
-	m := New(Options{Source: src, Connector: conn, Now: func() time.Time { return testNow }})
+	m := New(Options{Source: src, Connector: conn, EnableShell: true, Now: func() time.Time { return testNow }})
 	return teatest.NewTestModel(t, m, teatest.WithInitialTermSize(120, 30))
 }
 
@@ -62,7 +64,7 @@ func TestFlowProgressiveDataAndFilter(t *testing.T) {
 }
 
 func TestFlowExecAndReturnWithExitStatus(t *testing.T) {
-	sess := &fakeSession{runErr: &exitErr{code: 130}}
+	sess := &fakeSession{runErr: &sshclient.ExitError{Code: 130}}
 	src := &fakeSource{results: fixture()}
 	tm := newFlow(t, src, &fakeConnector{sess: sess})
 	waitOutput(t, tm, "rack-04")
