@@ -396,7 +396,7 @@ func (s *Stream) finish(err error) {
 // until ctx is done (returning ctx.Err()) or the stream ends (returning the
 // terminal error; net.ErrClosed after Close).
 func (s *Stream) Send(ctx context.Context, pt wire.PayloadType, p []byte) error {
-	err := s.send(pt, p, ctx.Done())
+	err := s.send(pt, p, ctx.Done(), nil)
 	if err == errCanceled {
 		return ctx.Err()
 	}
@@ -406,18 +406,18 @@ func (s *Stream) Send(ctx context.Context, pt wire.PayloadType, p []byte) error 
 // Write sends p as Output-typed messages of at most MaxPayload bytes and
 // returns how many bytes were queued (all of p, or fewer with an error).
 func (s *Stream) Write(ctx context.Context, pt wire.PayloadType, p []byte) (int, error) {
-	n, err := s.write(pt, p, ctx.Done())
+	n, err := s.write(pt, p, ctx.Done(), nil)
 	if err == errCanceled {
 		err = ctx.Err()
 	}
 	return n, err
 }
 
-func (s *Stream) write(pt wire.PayloadType, p []byte, cancel <-chan struct{}) (int, error) {
+func (s *Stream) write(pt wire.PayloadType, p []byte, cancel, cancel2 <-chan struct{}) (int, error) {
 	n := 0
 	for {
 		c := min(len(p)-n, s.cfg.MaxPayload)
-		if err := s.send(pt, p[n:n+c], cancel); err != nil {
+		if err := s.send(pt, p[n:n+c], cancel, cancel2); err != nil {
 			return n, err
 		}
 		n += c
@@ -427,7 +427,7 @@ func (s *Stream) write(pt wire.PayloadType, p []byte, cancel <-chan struct{}) (i
 	}
 }
 
-func (s *Stream) send(pt wire.PayloadType, p []byte, cancel <-chan struct{}) error {
+func (s *Stream) send(pt wire.PayloadType, p []byte, cancel, cancel2 <-chan struct{}) error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 	s.mu.Lock()
@@ -445,6 +445,8 @@ func (s *Stream) send(pt wire.PayloadType, p []byte, cancel <-chan struct{}) err
 		select {
 		case <-ch:
 		case <-cancel:
+			return errCanceled
+		case <-cancel2:
 			return errCanceled
 		}
 		s.mu.Lock()
@@ -515,14 +517,14 @@ func (s *Stream) Flush(ctx context.Context) error {
 // buffered, then io.EOF (channel_closed; see Err for the Output text) or the
 // terminal error; after Close it returns net.ErrClosed at once.
 func (s *Stream) Recv(ctx context.Context) (wire.PayloadType, []byte, error) {
-	pt, p, err := s.recv(ctx.Done())
+	pt, p, err := s.recv(ctx.Done(), nil)
 	if err == errCanceled {
 		err = ctx.Err()
 	}
 	return pt, p, err
 }
 
-func (s *Stream) recv(cancel <-chan struct{}) (wire.PayloadType, []byte, error) {
+func (s *Stream) recv(cancel, cancel2 <-chan struct{}) (wire.PayloadType, []byte, error) {
 	s.recvMu.Lock()
 	defer s.recvMu.Unlock()
 	s.mu.Lock()
@@ -556,6 +558,8 @@ func (s *Stream) recv(cancel <-chan struct{}) (wire.PayloadType, []byte, error) 
 		select {
 		case <-ch:
 		case <-cancel:
+			return 0, nil, errCanceled
+		case <-cancel2:
 			return 0, nil, errCanceled
 		}
 		s.mu.Lock()

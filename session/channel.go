@@ -1,0 +1,521 @@
+package session
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/smithy-go"
+	"github.com/google/uuid"
+	"github.com/gorilla/websocket"
+
+	"github.com/ssmtui/ssmtui/session/wire"
+)
+
+// ClientVersion is the plugin version ssmtui advertises in the open frame and
+// the HandshakeResponse. Agents compare it: above 1.2.331.0 they turn smux
+// keepalive off, at or above 1.1.70 they use smux for port forwarding
+// (ssm-protocol.md §13).
+const ClientVersion = "1.2.707.0"
+
+// Document names (ssm-protocol.md §1.3).
+const (
+	DocumentSSH                     = "AWS-StartSSHSession"
+	DocumentPortForwarding          = "AWS-StartPortForwardingSession"
+	DocumentPortForwardingToRemote  = "AWS-StartPortForwardingSessionToRemoteHost"
+	DocumentShell                   = "SSM-SessionManagerRunShell"
+	DefaultResumeTimeout            = 60 * time.Second
+	DefaultCloseTimeout             = 2 * time.Second
+	wsHandshakeTimeout              = 45 * time.Second
+	resumeMaxDelay                  = 5 * time.Second
+	terminateAPITimeout             = 5 * time.Second
+)
+
+// processClientID is the ClientId sent in every open frame of this process
+// (§2.2: one per process, reused on reconnect).
+var processClientID = uuid.NewString()
+
+// SSMAPI is the part of the SSM client a session uses; *ssm.Client
+// satisfies it. Tests and callers with their own client may set
+// DialOptions.API.
+type SSMAPI interface {
+	StartSession(ctx context.Context, in *ssm.StartSessionInput, optFns ...func(*ssm.Options)) (*ssm.StartSessionOutput, error)
+	ResumeSession(ctx context.Context, in *ssm.ResumeSessionInput, optFns ...func(*ssm.Options)) (*ssm.ResumeSessionOutput, error)
+	TerminateSession(ctx context.Context, in *ssm.TerminateSessionInput, optFns ...func(*ssm.Options)) (*ssm.TerminateSessionOutput, error)
+}
+
+// StartedSession is the result of a StartSession call made by someone else
+// (for example `aws ssm start-session` handing over to a proxy). TokenValue
+// and the StreamURL query are secrets: never log them.
+type StartedSession struct {
+	SessionID  string `json:"SessionId"`
+	StreamURL  string `json:"StreamUrl"`
+	TokenValue string `json:"TokenValue"`
+}
+
+// DialOptions configures a session. The zero value dials an SSH port session
+// (AWS-StartSSHSession, portNumber 22) with the defaults below.
+type DialOptions struct {
+	// DocumentName is the session document; default AWS-StartSSHSession for
+	// Dial, SSM-SessionManagerRunShell for OpenShell.
+	DocumentName string
+	// Parameters of the document; Dial defaults to {"portNumber":["22"]}.
+	Parameters map[string][]string
+	// Reason is recorded by SSM (optional).
+	Reason string
+	// RootCAs verifies wss:// stream URLs (nil: system roots). The sandbox's
+	// TLS port needs its CA here.
+	RootCAs *x509.CertPool
+	// Window and MaxPayload tune the stream (see StreamConfig).
+	Window     int
+	MaxPayload int
+	// ResumeTimeout is how long a lost WebSocket is retried with
+	// ResumeSession before the session fails with *ResumeError; default 60 s.
+	ResumeTimeout time.Duration
+	// CloseTimeout bounds the goodbye on Close (flag ack wait and
+	// TerminateSession call); default 2 s.
+	CloseTimeout time.Duration
+	// PingInterval of WebSocket keepalive pings; default 1 minute, <0 none.
+	PingInterval time.Duration
+	// API replaces the SSM client built from the aws.Config.
+	API SSMAPI
+	// Logger receives debug logs (never tokens or URL queries); nil discards.
+	Logger *slog.Logger
+}
+
+func (o *DialOptions) setDefaults(cfg aws.Config) {
+	if o.API == nil {
+		o.API = ssm.NewFromConfig(cfg)
+	}
+	if o.ResumeTimeout <= 0 {
+		o.ResumeTimeout = DefaultResumeTimeout
+	}
+	if o.CloseTimeout <= 0 {
+		o.CloseTimeout = DefaultCloseTimeout
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = DefaultPingInterval
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// startSession calls StartSession and maps its errors.
+func startSession(ctx context.Context, api SSMAPI, target string, o *DialOptions) (StartedSession, error) {
+	in := &ssm.StartSessionInput{Target: aws.String(target), Parameters: o.Parameters}
+	if o.DocumentName != "" {
+		in.DocumentName = aws.String(o.DocumentName)
+	}
+	if o.Reason != "" {
+		in.Reason = aws.String(o.Reason)
+	}
+	out, err := api.StartSession(ctx, in)
+	if err != nil {
+		se := &StartError{Target: target, Document: o.DocumentName, Err: err}
+		if se.Document == "" {
+			se.Document = DocumentShell
+		}
+		var ae smithy.APIError
+		if errors.As(err, &ae) {
+			se.Code = ae.ErrorCode()
+		}
+		return StartedSession{}, se
+	}
+	s := StartedSession{SessionID: aws.ToString(out.SessionId), StreamURL: aws.ToString(out.StreamUrl), TokenValue: aws.ToString(out.TokenValue)}
+	if s.SessionID == "" || s.StreamURL == "" {
+		return s, &StartError{Target: target, Document: o.DocumentName, Err: errors.New("StartSession returned no SessionId or StreamUrl")}
+	}
+	return s, nil
+}
+
+// channel is one client data channel: stream, handshake result, resume.
+type channel struct {
+	api       SSMAPI
+	opts      DialOptions
+	target    string
+	sessionID string
+	log       *slog.Logger
+	stream    *Stream
+	detach    chan error
+
+	ctx    context.Context // owned: canceled by close, bounds resume calls
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu        sync.Mutex
+	streamURL string
+	token     string
+
+	// Set by the handshake, read-only afterwards.
+	agentVersion    string
+	sessionType     string
+	properties      json.RawMessage
+	customerMessage string
+	first           []byte // legacy shell: the Output that arrived before any handshake
+
+	established atomic.Bool // handshake done: transport loss now means resume
+	closeOnce   sync.Once
+}
+
+// openChannel dials the stream URL, sends the open frame and runs the
+// handshake; on success the resume loop is running.
+func openChannel(ctx context.Context, target string, sess StartedSession, o DialOptions) (*channel, error) {
+	c := &channel{
+		api:       o.API,
+		opts:      o,
+		target:    target,
+		sessionID: sess.SessionID,
+		log:       o.Logger.With("session", sess.SessionID, "target", target),
+		detach:    make(chan error, 1),
+		streamURL: sess.StreamURL,
+		token:     sess.TokenValue,
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.stream = NewStream(StreamConfig{
+		Role:       RoleClient,
+		Window:     o.Window,
+		MaxPayload: o.MaxPayload,
+		Logger:     c.log,
+		OnDetach: func(err error) {
+			if !c.established.Load() {
+				// Before the handshake a lost socket means refusal.
+				c.stream.Fail(fmt.Errorf("%w: %v", errChannelRefused, err))
+				return
+			}
+			select {
+			case c.detach <- err:
+			default:
+			}
+		},
+	})
+	fail := func(err error) (*channel, error) {
+		c.stream.Close()
+		c.cancel()
+		return nil, &HandshakeError{SessionID: sess.SessionID, Err: err}
+	}
+	fc, err := c.dialWS(ctx, sess.StreamURL, sess.TokenValue)
+	if err != nil {
+		return fail(err)
+	}
+	if err := c.stream.Attach(fc); err != nil {
+		return fail(err)
+	}
+	if err := c.handshake(ctx); err != nil {
+		return fail(err)
+	}
+	c.established.Store(true)
+	if !c.stream.Attached() && c.stream.Err() == nil {
+		// Lost between the handshake and now: resume it.
+		select {
+		case c.detach <- errors.New("data channel lost after the handshake"):
+		default:
+		}
+	}
+	c.wg.Add(1)
+	go c.resumeLoop()
+	return c, nil
+}
+
+// redactURL drops the query (cell-number routing token) for logs.
+func redactURL(u string) string {
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[:i]
+	}
+	return u
+}
+
+func (c *channel) dialWS(ctx context.Context, streamURL, token string) (FrameConn, error) {
+	d := websocket.Dialer{
+		Proxy:            http.ProxyFromEnvironment,
+		HandshakeTimeout: wsHandshakeTimeout,
+	}
+	if c.opts.RootCAs != nil {
+		d.TLSClientConfig = &tls.Config{RootCAs: c.opts.RootCAs, MinVersion: tls.VersionTLS12}
+	}
+	// The URL is dialed verbatim: its query may hold '+', '/', '=' (§1.2).
+	ws, resp, err := d.DialContext(ctx, streamURL, nil)
+	if err != nil {
+		if resp != nil {
+			return nil, fmt.Errorf("dial data channel %s: HTTP %s: %w", redactURL(streamURL), resp.Status, err)
+		}
+		return nil, fmt.Errorf("dial data channel %s: %w", redactURL(streamURL), err)
+	}
+	open, _ := json.Marshal(wire.OpenDataChannelInput{
+		MessageSchemaVersion: wire.OpenSchemaVersion,
+		RequestID:            uuid.NewString(),
+		TokenValue:           token,
+		ClientID:             processClientID,
+		ClientVersion:        ClientVersion,
+	})
+	if dl, ok := ctx.Deadline(); ok {
+		ws.SetWriteDeadline(dl)
+	}
+	if err := ws.WriteMessage(websocket.TextMessage, open); err != nil {
+		ws.Close()
+		return nil, fmt.Errorf("send open frame for session %s: %w", c.sessionID, err)
+	}
+	ws.SetWriteDeadline(time.Time{})
+	return NewWebSocketFrameConn(ws, c.opts.PingInterval), nil
+}
+
+// handshake waits for the agent's handshake (§7) or legacy shell output.
+func (c *channel) handshake(ctx context.Context) error {
+	for {
+		pt, p, err := c.stream.Recv(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("wait for handshake: %w", ctx.Err())
+			}
+			if e := c.stream.Err(); e != nil {
+				return e // channel_closed (with Output), refused socket, protocol error
+			}
+			return err
+		}
+		switch pt {
+		case wire.PayloadHandshakeRequest:
+			if err := c.answerHandshake(ctx, p); err != nil {
+				return err
+			}
+		case wire.PayloadHandshakeComplete:
+			if c.sessionType == "" {
+				return &ProtocolError{Op: "handshake", Err: errors.New("HandshakeComplete without a SessionType action")}
+			}
+			var hc wire.HandshakeComplete
+			if err := json.Unmarshal(p, &hc); err == nil {
+				c.customerMessage = hc.CustomerMessage
+			}
+			c.log.Debug("handshake complete", "agentVersion", c.agentVersion, "sessionType", c.sessionType)
+			return nil
+		case wire.PayloadOutput:
+			if c.sessionType == "" {
+				// §7.6 legacy path: output before any handshake is a shell.
+				c.sessionType = wire.SessionTypeStandardStream
+				c.first = p
+				return nil
+			}
+		case wire.PayloadEncChallengeRequest:
+			return &ProtocolError{Op: "handshake", Err: errors.New("encryption challenge without KMS encryption")}
+		}
+	}
+}
+
+func (c *channel) answerHandshake(ctx context.Context, p []byte) error {
+	var req wire.HandshakeRequest
+	if err := json.Unmarshal(p, &req); err != nil {
+		return &ProtocolError{Op: "parse HandshakeRequest", Err: err}
+	}
+	c.agentVersion = req.AgentVersion
+	resp := wire.HandshakeResponse{ClientVersion: ClientVersion}
+	var fatal error
+	for _, a := range req.RequestedClientActions {
+		pa := wire.ProcessedClientAction{ActionType: a.ActionType}
+		switch a.ActionType {
+		case wire.ActionSessionType:
+			var st wire.SessionTypeRequest
+			if err := json.Unmarshal(a.ActionParameters, &st); err != nil {
+				pa.ActionStatus, pa.Error = wire.ActionFailed, "malformed SessionType parameters"
+				fatal = &ProtocolError{Op: "parse SessionType action", Err: err}
+				break
+			}
+			switch st.SessionType {
+			case wire.SessionTypeStandardStream, wire.SessionTypeInteractiveCommands, wire.SessionTypeNonInteractiveCommands, wire.SessionTypePort:
+				c.sessionType, c.properties = st.SessionType, st.Properties
+				pa.ActionStatus = wire.ActionSuccess
+			default:
+				pa.ActionStatus, pa.Error = wire.ActionFailed, "unsupported session type "+st.SessionType
+				fatal = &ProtocolError{Op: "handshake", Err: fmt.Errorf("unsupported session type %q", st.SessionType)}
+			}
+		case wire.ActionKMSEncryption:
+			pa.ActionStatus, pa.Error = wire.ActionUnsupported, "ssmtui does not support KMS-encrypted sessions yet"
+			fatal = fmt.Errorf("%w: the account's Session Manager preferences enable KMS encryption; disable it or use session-manager-plugin", ErrEncryptionUnsupported)
+		default:
+			pa.ActionStatus, pa.Error = wire.ActionUnsupported, "unsupported action "+a.ActionType
+		}
+		if pa.Error != "" {
+			resp.Errors = append(resp.Errors, pa.Error)
+		}
+		resp.ProcessedClientActions = append(resp.ProcessedClientActions, pa)
+	}
+	b, _ := json.Marshal(resp)
+	if err := c.stream.Send(ctx, wire.PayloadHandshakeResponse, b); err != nil {
+		return fmt.Errorf("send HandshakeResponse: %w", err)
+	}
+	if fatal != nil {
+		fctx, cancel := context.WithTimeout(ctx, time.Second)
+		c.stream.Flush(fctx) // let the agent see why
+		cancel()
+	}
+	return fatal
+}
+
+// resumeLoop reattaches the stream after transport loss (§2.4, §1.5).
+func (c *channel) resumeLoop() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.stream.Done():
+			return
+		case cause := <-c.detach:
+			c.resume(cause)
+		}
+	}
+}
+
+func (c *channel) resume(cause error) {
+	c.log.Debug("data channel lost, resuming", "err", cause)
+	start := time.Now()
+	delay := time.Duration(100+rand.IntN(100)) * time.Millisecond
+	last := cause
+	for attempt := 1; ; attempt++ {
+		err, fatal := c.resumeOnce()
+		if err == nil {
+			c.log.Debug("data channel resumed", "attempt", attempt)
+			return
+		}
+		if c.ctx.Err() != nil {
+			return
+		}
+		last = err
+		c.log.Debug("resume attempt failed", "attempt", attempt, "err", err)
+		if fatal {
+			c.stream.Fail(err)
+			return
+		}
+		if time.Since(start)+delay > c.opts.ResumeTimeout {
+			c.stream.Fail(&ResumeError{SessionID: c.sessionID, Attempts: attempt, Elapsed: time.Since(start), Err: last})
+			return
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-c.stream.Done():
+			t.Stop()
+			return
+		}
+		delay = min(delay*2, resumeMaxDelay)
+	}
+}
+
+func (c *channel) resumeOnce() (err error, fatal bool) {
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+	defer cancel()
+	out, err := c.api.ResumeSession(ctx, &ssm.ResumeSessionInput{SessionId: aws.String(c.sessionID)})
+	if err != nil {
+		var ae smithy.APIError
+		if errors.As(err, &ae) && ae.ErrorCode() == "DoesNotExistException" {
+			return &SessionTerminatedError{SessionID: c.sessionID, Reason: "the service no longer knows it (ResumeSession: DoesNotExist)"}, true
+		}
+		return fmt.Errorf("resume session %s: %w", c.sessionID, err), false
+	}
+	if aws.ToString(out.TokenValue) == "" {
+		return &SessionTerminatedError{SessionID: c.sessionID, Reason: "timed out (ResumeSession returned no token)"}, true
+	}
+	c.mu.Lock()
+	if u := aws.ToString(out.StreamUrl); u != "" {
+		c.streamURL = u
+	}
+	c.token = aws.ToString(out.TokenValue)
+	u, tok := c.streamURL, c.token
+	c.mu.Unlock()
+	fc, err := c.dialWS(ctx, u, tok)
+	if err != nil {
+		return err, false
+	}
+	if err := c.stream.Attach(fc); err != nil {
+		return err, true
+	}
+	return nil, false
+}
+
+// terminate calls the TerminateSession API (best effort, bounded).
+func (c *channel) terminate(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	_, err := c.api.TerminateSession(ctx, terminateInput(c.sessionID))
+	if err != nil {
+		return fmt.Errorf("terminate session %s: %w", c.sessionID, err)
+	}
+	return nil
+}
+
+// close ends the channel: optional flag with a short wait for its ack, the
+// stream, the resume loop, then TerminateSession unless the service already
+// closed the channel. It returns the first error.
+func (c *channel) close(flag wire.Flag) error {
+	var err error
+	c.closeOnce.Do(func() {
+		ended := c.stream.Err() != nil
+		budget := c.opts.CloseTimeout
+		if flag != 0 && !ended {
+			ctx, cancel := context.WithTimeout(context.Background(), budget/2)
+			if e := c.stream.Send(ctx, wire.PayloadFlag, wire.AppendFlag(nil, flag)); e == nil {
+				c.stream.Flush(ctx)
+			}
+			cancel()
+		}
+		var cc *ChannelClosedError
+		remoteClosed := errors.As(c.stream.Err(), &cc)
+		c.stream.Close()
+		c.cancel()
+		c.wg.Wait()
+		// Always terminate so no session is left open; after channel_closed
+		// the session is already over and a failure does not matter.
+		if e := c.terminate(max(budget/2, 500*time.Millisecond)); e != nil {
+			c.log.Debug("terminate session failed", "err", e)
+			if !remoteClosed {
+				err = e
+			}
+		}
+	})
+	return err
+}
+
+// version parses a four-part numeric version; ok is false otherwise.
+func version(s string) (v [4]uint64, ok bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) != 4 {
+		return v, false
+	}
+	for i, p := range parts {
+		n, err := strconv.ParseUint(p, 10, 64)
+		if err != nil {
+			return v, false
+		}
+		v[i] = n
+	}
+	return v, true
+}
+
+// versionGreater reports a > b for four-part versions, like the plugin:
+// anything unparsable is "not greater".
+func versionGreater(a, b string) bool {
+	va, ok1 := version(a)
+	vb, ok2 := version(b)
+	if !ok1 || !ok2 {
+		return false
+	}
+	for i := range va {
+		if va[i] != vb[i] {
+			return va[i] > vb[i]
+		}
+	}
+	return false
+}
+
+func terminateInput(id string) *ssm.TerminateSessionInput {
+	return &ssm.TerminateSessionInput{SessionId: aws.String(id)}
+}
