@@ -33,15 +33,15 @@ const ClientVersion = "1.2.707.0"
 
 // Document names (ssm-protocol.md §1.3).
 const (
-	DocumentSSH                     = "AWS-StartSSHSession"
-	DocumentPortForwarding          = "AWS-StartPortForwardingSession"
-	DocumentPortForwardingToRemote  = "AWS-StartPortForwardingSessionToRemoteHost"
-	DocumentShell                   = "SSM-SessionManagerRunShell"
-	DefaultResumeTimeout            = 60 * time.Second
-	DefaultCloseTimeout             = 2 * time.Second
-	wsHandshakeTimeout              = 45 * time.Second
-	resumeMaxDelay                  = 5 * time.Second
-	terminateAPITimeout             = 5 * time.Second
+	DocumentSSH                    = "AWS-StartSSHSession"
+	DocumentPortForwarding         = "AWS-StartPortForwardingSession"
+	DocumentPortForwardingToRemote = "AWS-StartPortForwardingSessionToRemoteHost"
+	DocumentShell                  = "SSM-SessionManagerRunShell"
+	DefaultResumeTimeout           = 60 * time.Second
+	DefaultCloseTimeout            = 2 * time.Second
+	wsHandshakeTimeout             = 45 * time.Second
+	resumeMaxDelay                 = 5 * time.Second
+	terminateAPITimeout            = 5 * time.Second
 )
 
 // processClientID is the ClientId sent in every open frame of this process

@@ -109,7 +109,7 @@ type Conn struct {
 	closeFn   func() error
 	onFlag    func(wire.Flag)
 	shell     *ShellSession // shell mode: StdErr is data, ExitCode recorded
-	gotData   bool // some Output arrived (guarded by rmu)
+	gotData   bool          // some Output arrived (guarded by rmu)
 }
 
 var _ net.Conn = (*Conn)(nil)

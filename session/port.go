@@ -269,4 +269,3 @@ func (m *muxConn) Read(b []byte) (int, error) {
 
 // SetDeadline etc. are provided by *smux.Stream.
 var _ net.Conn = (*muxConn)(nil)
-
