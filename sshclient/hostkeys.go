@@ -47,10 +47,10 @@ type HostKeyMismatchError struct {
 // Error implements error. It names both fingerprints and the command that
 // forgets the stored key.
 func (e *HostKeyMismatchError) Error() string {
-	return fmt.Sprintf("host key for %s has changed: the server offered %s but %s has %s; "+
+	return fmt.Sprintf("host key for %s has changed: the server offered %s but known_hosts has %s; "+
 		"the instance may have been replaced, or someone may be intercepting the connection. "+
 		"If you expect the change, run: %s %s",
-		e.InstanceID, e.Offered, e.File, strings.Join(e.Known, ", "), ForgetCommand, e.InstanceID)
+		e.InstanceID, e.Offered, strings.Join(e.Known, ", "), ForgetCommand, e.InstanceID)
 }
 
 // Is makes errors.Is(err, ErrHostKeyMismatch) true.
