@@ -13,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unsafe"
 )
 
 // Cache file format, version 1 (all integers little-endian or uvarint):
@@ -148,9 +149,10 @@ func decodeCache(b []byte) (rs []Result, err error) {
 	if crc32.ChecksumIEEE(payload) != binary.LittleEndian.Uint32(b[14+n:]) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCacheFormat)
 	}
-	// One string holds the whole payload; every decoded string is a slice of
-	// it, so decoding allocates little beyond the Instances themselves.
-	d := cacheDecoder{s: string(payload)}
+	// One string aliases the whole payload (b is ours and never written
+	// again); every decoded string is a slice of it, so decoding allocates
+	// little beyond the Instances themselves.
+	d := cacheDecoder{s: unsafe.String(unsafe.SliceData(payload), len(payload))}
 	defer func() {
 		if recover() != nil {
 			rs, err = nil, fmt.Errorf("%w: malformed payload", ErrCacheFormat)
