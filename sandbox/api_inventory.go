@@ -37,6 +37,7 @@ func (a *apiServer) registerInventoryAPI() {
 	a.query["ec2.DescribeInstances"] = a.describeInstances
 	a.query["ec2.DescribeRegions"] = a.describeRegions
 	a.query["sts.GetCallerIdentity"] = a.getCallerIdentity
+	a.query["sts.AssumeRole"] = a.assumeRole
 }
 
 // regionDisabled answers calls to a region that is not enabled for the
@@ -799,6 +800,56 @@ func (a *apiServer) getCallerIdentity(r *APIRequest) (any, error) {
 		UserID:    "AIDA" + strings.ToUpper(hashOf(arn)),
 		Account:   r.Account.ID,
 		RequestID: r.RequestID,
+	}, nil
+}
+
+// ---- STS AssumeRole ----
+
+type assumeRoleResponse struct {
+	XMLName         xml.Name `xml:"https://sts.amazonaws.com/doc/2011-06-15/ AssumeRoleResponse"`
+	AccessKeyID     string   `xml:"AssumeRoleResult>Credentials>AccessKeyId"`
+	SecretAccessKey string   `xml:"AssumeRoleResult>Credentials>SecretAccessKey"`
+	SessionToken    string   `xml:"AssumeRoleResult>Credentials>SessionToken"`
+	Expiration      string   `xml:"AssumeRoleResult>Credentials>Expiration"`
+	Arn             string   `xml:"AssumeRoleResult>AssumedRoleUser>Arn"`
+	AssumedRoleID   string   `xml:"AssumeRoleResult>AssumedRoleUser>AssumedRoleId"`
+	RequestID       string   `xml:"ResponseMetadata>RequestId"`
+}
+
+// assumeRole lets any sandbox account assume a role in any other: the
+// answer carries the target account's access key, so later calls map to it.
+// With SerialNumber (an MFA device) a six-digit TokenCode is required, which
+// is what assume-role profiles with mfa_serial exercise.
+func (a *apiServer) assumeRole(r *APIRequest) (any, error) {
+	roleARN, session := r.Form.Get("RoleArn"), r.Form.Get("RoleSessionName")
+	parts := strings.Split(roleARN, ":")
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" || !strings.HasPrefix(parts[5], "role/") || session == "" {
+		return nil, apiErr("ValidationError", "1 validation error detected: Value '%s' at 'roleArn' failed to satisfy constraint", roleARN)
+	}
+	if r.Form.Get("SerialNumber") != "" {
+		code := r.Form.Get("TokenCode")
+		if len(code) != 6 || strings.Trim(code, "0123456789") != "" {
+			return nil, &APIError{Status: http.StatusForbidden, Code: "AccessDenied", Message: "MultiFactorAuthentication failed with invalid MFA one time pass code."}
+		}
+	}
+	var target *Account
+	for i := range a.sb.fleet.Accounts {
+		if a.sb.fleet.Accounts[i].ID == parts[4] {
+			target = &a.sb.fleet.Accounts[i]
+		}
+	}
+	if target == nil {
+		return nil, &APIError{Status: http.StatusForbidden, Code: "AccessDenied", Message: fmt.Sprintf("User: %s is not authorized to perform: sts:AssumeRole on resource: %s", r.Account.arn(), roleARN)}
+	}
+	role := strings.TrimPrefix(parts[5], "role/")
+	return assumeRoleResponse{
+		AccessKeyID:     target.AccessKeyID,
+		SecretAccessKey: target.SecretAccessKey,
+		SessionToken:    "sandbox-session-" + hashOf(roleARN+session),
+		Expiration:      a.sb.now().Add(time.Hour).UTC().Format(time.RFC3339),
+		Arn:             "arn:aws:sts::" + target.ID + ":assumed-role/" + role + "/" + session,
+		AssumedRoleID:   "AROA" + strings.ToUpper(hashOf(roleARN)) + ":" + session,
+		RequestID:       r.RequestID,
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -249,5 +250,65 @@ func TestListUsesCacheForFailedRegions(t *testing.T) {
 	stdout, _, code = runCLI(t, "list", "--profile", "demo-prod", "--region", "eu-west-1", "--timeout", "5s", "--no-cache")
 	if code != 2 || strings.Contains(stdout, "web-eu-1") {
 		t.Fatalf("--no-cache still showed cached rows: exit %d\n%s", code, stdout)
+	}
+}
+
+func TestListAssumeRoleWithMFAPrompt(t *testing.T) {
+	listEnv(t)
+	cfgFile := os.Getenv("AWS_CONFIG_FILE")
+	b, err := os.ReadFile(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, []byte(`[profile dev-admin]
+role_arn = arn:aws:iam::444455556666:role/Admin
+source_profile = demo-prod
+mfa_serial = arn:aws:iam::111122223333:mfa/demo
+region = eu-west-2
+`)...)
+	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(stdin string) (string, string, int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		var out, errb bytes.Buffer
+		env := &cliEnv{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb, getenv: os.Getenv}
+		code := runMain(ctx, env, []string{"list", "--profile", "dev-admin", "--region", "eu-west-2"})
+		return out.String(), errb.String(), code
+	}
+	// The code typed at the prompt reaches AssumeRole; the role's account is listed.
+	stdout, stderr, code := run("123456\n")
+	if code != 0 || !strings.Contains(stderr, "MFA code for profile dev-admin: ") || !strings.Contains(stdout, "staging-web-1") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	// No code: a per-profile credentials error, exit 2.
+	_, stderr, code = run("")
+	if code != 2 || !strings.Contains(stderr, "profile dev-admin: get credentials") || !strings.Contains(stderr, "read MFA code") {
+		t.Fatalf("no MFA code: exit %d\n%s", code, stderr)
+	}
+}
+
+func TestLoadAWSConfigWithoutMFACallback(t *testing.T) {
+	listEnv(t)
+	cfgFile := os.Getenv("AWS_CONFIG_FILE")
+	b, _ := os.ReadFile(cfgFile)
+	b = append(b, []byte("[profile mfa]\nrole_arn = arn:aws:iam::444455556666:role/Admin\nsource_profile = demo-prod\nmfa_serial = arn:aws:iam::111122223333:mfa/demo\n")...)
+	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := &cliEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: os.Getenv}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg, err := loadAWSConfig(ctx, env, awsOptions{Profile: "mfa", Region: "eu-west-2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Region != "eu-west-2" || cfg.BaseEndpoint == nil || *cfg.BaseEndpoint != os.Getenv("AWS_ENDPOINT_URL") {
+		t.Fatalf("region %q endpoint %v", cfg.Region, cfg.BaseEndpoint)
+	}
+	_, err = cfg.Credentials.Retrieve(ctx)
+	if err == nil || !strings.Contains(err.Error(), "profile mfa needs an MFA code") {
+		t.Fatalf("err = %v", err)
 	}
 }
