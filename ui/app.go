@@ -84,8 +84,8 @@ type Model struct {
 	scanCancel context.CancelFunc
 	scanning   bool
 	regions    map[regionKey]regionState
-	rows       []row // every instance, sorted by name
-	visible    []row // rows after the filter, in table order
+	rows       []*row // every instance, sorted by name
+	visible    []*row // rows after the filter, in table order
 	table      table.Model
 	filter     textinput.Model
 	filtering  bool
@@ -172,6 +172,11 @@ func (m Model) scanCmd() tea.Cmd {
 
 func (m *Model) applyStyles() {
 	m.styles = NewStyles(m.isDark)
+	for _, s := range m.regions {
+		for _, r := range s.rows {
+			styleRow(r, m.styles)
+		}
+	}
 	m.table.SetStyles(m.styles.Table)
 	m.help.Styles = m.styles.Help
 	m.filter.SetStyles(m.styles.Input)
@@ -249,29 +254,39 @@ func (m Model) quit() (tea.Model, tea.Cmd) {
 // cached result never replaces a live one of the same generation.
 func (m *Model) addResult(r inventory.Result) {
 	k := regionKey{r.Profile, r.Region}
-	if old, ok := m.regions[k]; ok && old.gen == m.gen && !old.result.FromCache && r.FromCache {
+	old, had := m.regions[k]
+	if had && old.gen == m.gen && !old.result.FromCache && r.FromCache {
 		return
 	}
-	if r.Err != nil {
+	var rows []*row
+	if r.Err != nil && had {
 		// Keep showing what we had for this region; the status says it failed.
-		if old, ok := m.regions[k]; ok {
-			r.Instances = old.result.Instances
+		r.Instances, rows = old.result.Instances, old.rows
+	} else {
+		rows = make([]*row, 0, len(r.Instances))
+		for _, in := range r.Instances {
+			row := newRow(listed{inst: in, cached: r.FromCache, fetched: r.Fetched}, m.now())
+			styleRow(row, m.styles)
+			rows = append(rows, row)
 		}
 	}
-	m.regions[k] = regionState{result: r, gen: m.gen}
+	m.regions[k] = regionState{result: r, gen: m.gen, rows: rows}
 	m.rebuildRows()
 }
 
 // rebuildRows rebuilds every row from the region results, keeping the
 // selection on the same instance when it is still listed.
 func (m *Model) rebuildRows() {
-	var all []listed
+	n := 0
 	for _, s := range m.regions {
-		for _, in := range s.result.Instances {
-			all = append(all, listed{inst: in, cached: s.result.FromCache, fetched: s.result.Fetched})
-		}
+		n += len(s.rows)
 	}
-	m.rows = buildRows(all, m.now())
+	all := make([]*row, 0, n)
+	for _, s := range m.regions {
+		all = append(all, s.rows...)
+	}
+	sortRows(all)
+	m.rows = all
 	m.refreshTable()
 }
 
@@ -287,8 +302,8 @@ func (m *Model) refreshTable() {
 	trs := make([]table.Row, len(m.visible))
 	cursor := 0
 	for i, r := range m.visible {
-		trs[i] = styleRow(r, m.styles)
-		if r.inst.ID == selID && r.inst.Profile == selProfile {
+		trs[i] = r.styled
+		if selID != "" && r.inst.ID == selID && r.inst.Profile == selProfile {
 			cursor = i
 		}
 	}

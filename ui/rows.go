@@ -64,59 +64,80 @@ type listed struct {
 type row struct {
 	inst     inventory.Instance
 	cells    [numCols]string
+	widths   [numCols]int // display width of each cell, for layoutColumns
 	offline  bool
 	outdated bool
-	search   []string // the fields the fuzzy filter matches, each on its own
+	search   []string  // the fields the fuzzy filter matches, each on its own
+	key      string    // sort key: lower-case name, ID, profile
+	styled   table.Row // cells as the table shows them (set by styleRow)
 }
 
 // buildRows turns instances into plain rows sorted by name (then ID, then
 // profile). It is pure: now is only used for the age of cached rows.
-func buildRows(in []listed, now time.Time) []row {
-	rows := make([]row, 0, len(in))
+func buildRows(in []listed, now time.Time) []*row {
+	rows := make([]*row, 0, len(in))
 	for _, l := range in {
-		i := l.inst
-		r := row{inst: i, offline: !i.Online() || (i.State != "" && i.State != "running")}
-		name := i.Name
-		if name == "" {
-			name = i.ComputerName
-		}
-		if name == "" {
-			name = "—"
-		}
-		platform := strings.TrimSpace(i.PlatformName + " " + i.PlatformVersion)
-		if platform == "" {
-			platform = i.PlatformType
-		}
-		state := i.PingStatus
-		if i.State != "" && i.State != "running" {
-			state = i.State
-		}
-		if state == "" {
-			state = "unknown"
-		}
-		if l.cached {
-			state += " · " + age(now.Sub(l.fetched))
-		}
-		agent := i.AgentVersion
-		if agent != "" && !i.IsLatestVersion {
-			r.outdated = true
-			agent += " ↑"
-		}
-		r.cells = [numCols]string{
-			colName: name, colID: i.ID, colIP: i.PrivateIP, colPlatform: platform,
-			colState: state, colAgent: agent, colRegion: i.Region, colProfile: i.Profile,
-		}
-		r.search = []string{name, i.ID, i.PrivateIP, i.Region, i.Profile, platform, i.PlatformType}
-		rows = append(rows, r)
+		rows = append(rows, newRow(l, now))
 	}
-	slices.SortStableFunc(rows, func(a, b row) int {
-		return cmp.Or(
-			cmp.Compare(strings.ToLower(a.cells[colName]), strings.ToLower(b.cells[colName])),
-			cmp.Compare(a.inst.ID, b.inst.ID),
-			cmp.Compare(a.inst.Profile, b.inst.Profile),
-		)
-	})
+	sortRows(rows)
 	return rows
+}
+
+// sortRows sorts rows by name (case-insensitive), then ID, then profile.
+func sortRows(rows []*row) {
+	slices.SortFunc(rows, func(a, b *row) int { return strings.Compare(a.key, b.key) })
+}
+
+// newRow builds the plain row of one instance.
+func newRow(l listed, now time.Time) *row {
+	i := l.inst
+	r := &row{inst: i, offline: !i.Online() || (i.State != "" && i.State != "running")}
+	name := i.Name
+	if name == "" {
+		name = i.ComputerName
+	}
+	if name == "" {
+		name = "—"
+	}
+	platform := strings.TrimSpace(i.PlatformName + " " + i.PlatformVersion)
+	if platform == "" {
+		platform = i.PlatformType
+	}
+	state := i.PingStatus
+	if i.State != "" && i.State != "running" {
+		state = i.State
+	}
+	if state == "" {
+		state = "unknown"
+	}
+	if l.cached {
+		state += " · " + age(now.Sub(l.fetched))
+	}
+	agent := i.AgentVersion
+	if agent != "" && !i.IsLatestVersion {
+		r.outdated = true
+		agent += " ↑"
+	}
+	r.cells = [numCols]string{
+		colName: name, colID: i.ID, colIP: i.PrivateIP, colPlatform: platform,
+		colState: state, colAgent: agent, colRegion: i.Region, colProfile: i.Profile,
+	}
+	for c, v := range r.cells {
+		r.widths[c] = textWidth(v)
+	}
+	r.search = []string{name, i.ID, i.PrivateIP, i.Region, i.Profile, platform}
+	r.key = strings.ToLower(name) + "\x00" + i.ID + "\x00" + i.Profile
+	return r
+}
+
+// textWidth is the display width of plain text, with a fast path for ASCII.
+func textWidth(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return ansi.StringWidth(s)
+		}
+	}
+	return len(s)
 }
 
 // age formats a cache age compactly: 42s, 5m, 3h, 2d.
@@ -135,9 +156,9 @@ func age(d time.Duration) string {
 
 // fieldSource adapts every searchable field of every row to fuzzy.Source;
 // index i is field i%numSearch of row i/numSearch.
-type fieldSource []row
+type fieldSource []*row
 
-const numSearch = 7
+const numSearch = 6
 
 func (s fieldSource) String(i int) string { return s[i/numSearch].search[i%numSearch] }
 func (s fieldSource) Len() int            { return len(s) * numSearch }
@@ -146,7 +167,7 @@ func (s fieldSource) Len() int            { return len(s) * numSearch }
 // name order); an empty query returns rows unchanged. A row matches when one
 // of its fields (name, ID, IP, region, profile, platform) matches on its own,
 // so letters scattered over several fields do not make a match.
-func filterRows(rows []row, query string) []row {
+func filterRows(rows []*row, query string) []*row {
 	query = strings.TrimSpace(query)
 	if query == "" {
 		return rows
@@ -163,7 +184,7 @@ func filterRows(rows []row, query string) []row {
 		idx = append(idx, ri)
 	}
 	slices.SortFunc(idx, func(a, b int) int { return cmp.Or(cmp.Compare(best[b], best[a]), cmp.Compare(a, b)) })
-	out := make([]row, 0, len(idx))
+	out := make([]*row, 0, len(idx))
 	for _, ri := range idx {
 		out = append(out, rows[ri])
 	}
@@ -177,14 +198,14 @@ func filterRows(rows []row, query string) []row {
 // their drop rank until the rest fit; what is left grows Name and Platform
 // back towards their natural width, and any slack goes to the last column
 // so the header spans the width.
-func layoutColumns(rows []row, width int) []table.Column {
+func layoutColumns(rows []*row, width int) []table.Column {
 	var want, base [numCols]int
 	for c := range numCols {
 		want[c] = ansi.StringWidth(columnSpecs[c].title)
 	}
 	for _, r := range rows {
 		for c := range numCols {
-			want[c] = max(want[c], ansi.StringWidth(r.cells[c]))
+			want[c] = max(want[c], r.widths[c])
 		}
 	}
 	var shown [numCols]bool
@@ -237,13 +258,14 @@ func layoutColumns(rows []row, width int) []table.Column {
 	return cols
 }
 
-// styleRow renders a row's cells for the table: offline rows dimmed,
-// outdated agents marked.
-func styleRow(r row, st Styles) table.Row {
+// styleRow renders a row's cells for the table into r.styled: offline rows
+// dimmed, outdated agents marked. Plain cells are used as they are.
+func styleRow(r *row, st Styles) {
 	out := make(table.Row, numCols)
 	for c := range numCols {
 		v := r.cells[c]
 		switch {
+		case v == "":
 		case r.offline:
 			v = st.Dim.Render(v)
 		case c == colAgent && r.outdated:
@@ -251,7 +273,7 @@ func styleRow(r row, st Styles) table.Row {
 		}
 		out[c] = v
 	}
-	return out
+	r.styled = out
 }
 
 // connectable says whether mode can be used on inst, and if not, why.

@@ -21,6 +21,7 @@ type regionKey struct{ profile, region string }
 type regionState struct {
 	result inventory.Result
 	gen    int
+	rows   []*row // the result's rows, built once when it arrived
 }
 
 // pending reports whether a fresher answer is still expected for this region:
