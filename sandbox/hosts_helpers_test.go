@@ -115,7 +115,7 @@ func eicClient(t *testing.T, sb *Sandbox, region string) *ec2instanceconnect.Cli
 }
 
 // newEd25519 returns a fresh key as a signer and its authorized_keys line.
-func newEd25519(t *testing.T) (ssh.Signer, string) {
+func newEd25519(t testing.TB) (ssh.Signer, string) {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
