@@ -136,11 +136,16 @@ func (s *Server) Serve(ln net.Listener) error {
 			_ = c.Close()
 			return nil
 		}
-		s.wg.Go(func() { s.handleConn(c) })
+		go func() {
+			defer s.wg.Done()
+			s.handleConn(c)
+		}()
 	}
 }
 
-// track registers an accepted conn; false if the server is closed.
+// track registers an accepted conn and counts its goroutine in s.wg under
+// the same lock Close takes, so Close never misses it; false if the server
+// is closed.
 func (s *Server) track(c net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -148,6 +153,7 @@ func (s *Server) track(c net.Conn) bool {
 		return false
 	}
 	s.conns[c] = struct{}{}
+	s.wg.Add(1)
 	return true
 }
 
