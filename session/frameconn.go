@@ -1,11 +1,15 @@
 package session
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"io"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/ssmtui/ssmtui/session/wire"
 )
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
@@ -52,15 +56,58 @@ func (c *wsFrameConn) pinger(every time.Duration) {
 	}
 }
 
+// maxFrame bounds the buffer allocated from a frame's declared length.
+const maxFrame = 1 << 24
+
+// ReadMessage returns the next binary message in a buffer sized from the
+// frame header (one allocation instead of io.ReadAll's doubling).
 func (c *wsFrameConn) ReadMessage() ([]byte, error) {
 	for {
-		mt, b, err := c.ws.ReadMessage()
+		mt, r, err := c.ws.NextReader()
 		if err != nil {
 			return nil, err
 		}
-		if mt == websocket.BinaryMessage {
-			return b, nil
+		if mt != websocket.BinaryMessage {
+			continue // the next NextReader call discards it
 		}
+		var hdr [wire.FrameOverhead]byte
+		n, err := io.ReadFull(r, hdr[:])
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return append([]byte(nil), hdr[:n]...), nil // short: Decode reports it
+		}
+		if err != nil {
+			return nil, err
+		}
+		hl := binary.BigEndian.Uint32(hdr[:])
+		off := uint32(wire.HeaderLength)
+		if hl == wire.LegacyHeaderLength {
+			off = wire.LegacyHeaderLength
+		}
+		total := int(hl) + 4 + int(binary.BigEndian.Uint32(hdr[off:]))
+		if (hl != wire.HeaderLength && hl != wire.LegacyHeaderLength) || total < n || total > maxFrame {
+			rest, err := io.ReadAll(io.LimitReader(r, maxFrame))
+			if err != nil {
+				return nil, err
+			}
+			return append(hdr[:n:n], rest...), nil
+		}
+		b := make([]byte, total, total+1)
+		copy(b, hdr[:n])
+		if _, err := io.ReadFull(r, b[n:]); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return b[:n], nil // truncated: Decode reports it
+			}
+			return nil, err
+		}
+		// Trailing bytes beyond the declared length: hand them to Decode.
+		if k, _ := r.Read(b[total : total+1]); k > 0 {
+			rest, err := io.ReadAll(io.LimitReader(r, maxFrame))
+			if err != nil {
+				return nil, err
+			}
+			b = append(b[:total+1], rest...)
+		}
+		return b, nil
 	}
 }
 

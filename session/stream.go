@@ -2,10 +2,13 @@ package session
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
@@ -171,6 +174,26 @@ func (e *ResendTimeoutError) Error() string {
 // Timeout reports true: this is a liveness timeout.
 func (e *ResendTimeoutError) Timeout() bool { return true }
 
+// idGen makes random (version 4) MessageIds from a ChaCha8 stream seeded
+// from crypto/rand: unique without a system call per frame. Not safe for
+// concurrent use; each sending goroutine owns one.
+type idGen struct{ r *rand.ChaCha8 }
+
+func newIDGen() idGen {
+	var seed [32]byte
+	crand.Read(seed[:])
+	return idGen{r: rand.NewChaCha8(seed)}
+}
+
+func (g idGen) next() uuid.UUID {
+	var u uuid.UUID
+	binary.LittleEndian.PutUint64(u[:8], g.r.Uint64())
+	binary.LittleEndian.PutUint64(u[8:], g.r.Uint64())
+	u[6] = u[6]&0x0f | 0x40 // version 4
+	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
+	return u
+}
+
 // errCanceled is returned by the internal waiters when their cancel channel fires.
 var errCanceled = errors.New("canceled")
 
@@ -239,6 +262,7 @@ type Stream struct {
 	recvType string
 
 	sendMu sync.Mutex // serialises Send so sequence numbers follow call order
+	ids    idGen      // guarded by sendMu
 	recvMu sync.Mutex
 	space  chan struct{} // cap 1: Recv freed inbound space
 	wg     sync.WaitGroup
@@ -280,6 +304,7 @@ func NewStream(cfg StreamConfig) *Stream {
 		rtt:     float64(initialRTT),
 		rto:     initialRTO,
 		reorder: make(map[int64]inMsg),
+		ids:     newIDGen(),
 	}
 	if cfg.Role == RoleAgent {
 		s.sendType, s.recvType = wire.TypeOutputStreamData, wire.TypeInputStreamData
@@ -460,7 +485,7 @@ func (s *Stream) send(pt wire.PayloadType, p []byte, cancel, cancel2 <-chan stru
 		SchemaVersion:  wire.SchemaVersion,
 		CreatedDate:    uint64(s.cfg.Now().UnixMilli()),
 		SequenceNumber: seq,
-		MessageID:      uuid.New(),
+		MessageID:      s.ids.next(),
 		PayloadType:    pt,
 		Payload:        p,
 	}
@@ -653,7 +678,7 @@ func (s *Stream) readLoop(t *transport) {
 func (s *Stream) handle(t *transport, m *wire.Message) bool {
 	switch m.MessageType {
 	case wire.TypeAcknowledge:
-		a, err := wire.ParseAcknowledge(m.Payload)
+		seq, err := wire.AckSequenceNumber(m.Payload)
 		if err != nil {
 			s.log.Debug("ignoring malformed acknowledge", "err", err)
 			return true
@@ -663,7 +688,7 @@ func (s *Stream) handle(t *transport, m *wire.Message) bool {
 			s.mu.Unlock()
 			return false
 		}
-		s.onAckLocked(a.AcknowledgedMessageSequenceNumber)
+		s.onAckLocked(seq)
 		if s.cfg.Role == RoleAgent {
 			s.paused = false
 		}
@@ -791,6 +816,7 @@ func (s *Stream) writeLoop(t *transport) {
 		frames  [][]byte
 		ackBuf  []byte
 		ackBody []byte
+		ids     = newIDGen()
 	)
 	for {
 		select {
@@ -852,7 +878,7 @@ func (s *Stream) writeLoop(t *transport) {
 					SchemaVersion: wire.SchemaVersion,
 					CreatedDate:   uint64(now.UnixMilli()),
 					Flags:         wire.FlagsAck,
-					MessageID:     uuid.New(),
+					MessageID:     ids.next(),
 					Payload:       ackBody,
 				}
 				ackBuf, _ = wire.AppendMessage(ackBuf[:0], &m)

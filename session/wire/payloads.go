@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -44,6 +45,34 @@ func hexUUID(dst *[36]byte, u uuid.UUID) {
 		dst[j], dst[j+1] = hex[b>>4], hex[b&0xf]
 		j += 2
 	}
+}
+
+// AckSequenceNumber returns AcknowledgedMessageSequenceNumber from an
+// acknowledge payload. It scans for the field without a full JSON decode
+// (acks arrive once per message) and falls back to [ParseAcknowledge] for
+// anything unusual.
+func AckSequenceNumber(p []byte) (int64, error) {
+	const key = `"AcknowledgedMessageSequenceNumber":`
+	if i := bytes.Index(p, []byte(key)); i >= 0 && bytes.Count(p, []byte(key)) == 1 {
+		rest := p[i+len(key):]
+		for len(rest) > 0 && (rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\n' || rest[0] == '\r') {
+			rest = rest[1:]
+		}
+		j := 0
+		if j < len(rest) && rest[j] == '-' {
+			j++
+		}
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		if j < len(rest) && (rest[j] == ',' || rest[j] == '}' || rest[j] == ' ') {
+			if n, err := strconv.ParseInt(string(rest[:j]), 10, 64); err == nil {
+				return n, nil
+			}
+		}
+	}
+	a, err := ParseAcknowledge(p)
+	return a.AcknowledgedMessageSequenceNumber, err
 }
 
 // ParseAcknowledge decodes an acknowledge payload.

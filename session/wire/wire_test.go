@@ -94,6 +94,19 @@ func TestAppendAcknowledgeMatchesJSON(t *testing.T) {
 	if err != nil || a.AcknowledgedMessageSequenceNumber != 123456789 || a.AcknowledgedMessageID != id.String() {
 		t.Fatalf("parse: %+v %v", a, err)
 	}
+	for in, want := range map[string]int64{
+		string(got): 123456789,
+		`{"AcknowledgedMessageSequenceNumber": -2, "x":1}`:                                      -2,
+		`{"AcknowledgedMessageSequenceNumber":7}`:                                               7,
+		`{"a":"\"AcknowledgedMessageSequenceNumber\":5","AcknowledgedMessageSequenceNumber":9}`: 9,
+	} {
+		if n, err := AckSequenceNumber([]byte(in)); err != nil || n != want {
+			t.Errorf("AckSequenceNumber(%s) = %d, %v; want %d", in, n, err, want)
+		}
+	}
+	if _, err := AckSequenceNumber([]byte(`{"AcknowledgedMessageSequenceNumber":"x"}`)); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("bad ack: %v", err)
+	}
 	if _, err := ParseAcknowledge([]byte("{")); !errors.Is(err, ErrMalformed) {
 		t.Fatalf("bad ack: %v", err)
 	}

@@ -1,0 +1,75 @@
+package session
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ssmtui/ssmtui/session/wire"
+)
+
+// benchStreams measures one direction of a client→agent stream pair.
+func benchStreams(b *testing.B, a, c FrameConn) {
+	cl := NewStream(StreamConfig{Role: RoleClient})
+	ag := NewStream(StreamConfig{Role: RoleAgent})
+	defer cl.Close()
+	defer ag.Close()
+	cl.Attach(a)
+	ag.Attach(c)
+	const chunk = 64 << 10
+	buf := make([]byte, chunk)
+	total := b.N * chunk
+	done := make(chan error, 1)
+	go func() {
+		got := 0
+		for got < total {
+			_, p, err := ag.Recv(context.Background())
+			if err != nil {
+				done <- err
+				return
+			}
+			got += len(p)
+		}
+		done <- nil
+	}()
+	b.SetBytes(chunk)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := cl.Write(context.Background(), wire.PayloadOutput, buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkStreamMemPipe is the stream alone over an in-memory transport.
+func BenchmarkStreamMemPipe(b *testing.B) {
+	a, c := newFramePipe(256)
+	benchStreams(b, a, c)
+}
+
+// BenchmarkStreamWebSocket is the stream over a loopback gorilla WebSocket.
+func BenchmarkStreamWebSocket(b *testing.B) {
+	conns := make(chan *websocket.Conn, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		up := websocket.Upgrader{}
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		conns <- ws
+	}))
+	defer srv.Close()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchStreams(b, NewWebSocketFrameConn(ws, 0), NewWebSocketFrameConn(<-conns, 0))
+}
