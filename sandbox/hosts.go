@@ -111,18 +111,18 @@ func newHostPool(s *Sandbox) *hostPool {
 func (p *hostPool) Addr(ctx context.Context, instanceID string) (string, error) {
 	inst, ok := p.sb.fleet.instanceByID(instanceID)
 	if !ok {
-		return "", fmt.Errorf("ssh host %s: %w", instanceID, ErrHostUnknown)
+		return "", fmt.Errorf("find ssh host %s: %w", instanceID, ErrHostUnknown)
 	}
 	if inst.NoSSH {
-		return "", fmt.Errorf("ssh host %s: %w", instanceID, ErrHostNoSSH)
+		return "", fmt.Errorf("connect to port 22 of %s: %w", instanceID, ErrHostNoSSH)
 	}
 	if inst.State != "" && inst.State != "running" {
-		return "", fmt.Errorf("ssh host %s (%s): %w", instanceID, inst.State, ErrHostNotRunning)
+		return "", fmt.Errorf("connect to port 22 of %s (%s): %w", instanceID, inst.State, ErrHostNotRunning)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
-		return "", fmt.Errorf("ssh host %s: %w", instanceID, ErrHostsClosed)
+		return "", fmt.Errorf("connect to port 22 of %s: %w", instanceID, ErrHostsClosed)
 	}
 	if h, ok := p.hosts[instanceID]; ok {
 		return h.addr, nil
