@@ -398,14 +398,28 @@ func explainSSHError(err error, conn *watchConn, inst inventory.Instance) error 
 			"start sshd there, or use a plain Session Manager shell: ssmtui shell %s", inst.ID, errNoSSHServer, why, inst.ID)
 	}
 	var mismatch *sshclient.HostKeyMismatchError
+	var auth *sshclient.AuthError
 	switch {
 	case errors.As(err, &mismatch):
 		return err // names both fingerprints and `ssmtui known-hosts forget ID`
+	case errors.As(err, &auth):
+		return err // names the instance, the user, what was tried and how to pick another user
 	case errors.Is(err, sshclient.ErrHostKeyUnknown):
 		return fmt.Errorf("ssh to %s: %w; run from a terminal to confirm the key, or pass --accept-new-host-key", inst.ID, err)
 	}
 	return fmt.Errorf("ssh to %s: %w", inst.ID, err)
 }
+
+// explainedError is a failure whose message was rewritten for the user
+// (cause and next step) while the original error stays in the chain for
+// errors.Is and errors.As.
+type explainedError struct {
+	msg string
+	err error
+}
+
+func (e *explainedError) Error() string { return e.msg }
+func (e *explainedError) Unwrap() error { return e.err }
 
 // explainSessionError turns a failed StartSession or data channel into a
 // message naming cause and next step; the typed cause stays in the chain.
@@ -415,6 +429,14 @@ func explainSessionError(err error, inst inventory.Instance, document string) er
 		label = fmt.Sprintf("%s (%s)", inst.ID, inst.Name)
 	}
 	where := strings.TrimPrefix(fmt.Sprintf("%s/%s", inst.Profile, inst.Region), "/")
+	awsSaid := ""
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		awsSaid = fmt.Sprintf(" [%s: %s]", ae.ErrorCode(), ae.ErrorMessage())
+	}
+	explain := func(format string, args ...any) error {
+		return &explainedError{msg: fmt.Sprintf(format, args...) + awsSaid, err: err}
+	}
 	switch {
 	case errors.Is(err, session.ErrTargetNotConnected):
 		if inst.PingStatus != "" && inst.PingStatus != "Online" {
@@ -422,22 +444,21 @@ func explainSessionError(err error, inst inventory.Instance, document string) er
 			if !inst.LastPing.IsZero() {
 				last = ", last ping " + inst.LastPing.UTC().Format("2006-01-02 15:04 UTC")
 			}
-			return fmt.Errorf("%s in %s is offline: its SSM agent is %s%s; start the instance or its amazon-ssm-agent, then retry (ssmtui doctor %s explains more): %w",
-				label, where, inst.PingStatus, last, inst.ID, err)
+			return explain("%s in %s is offline: its SSM agent is %s%s; start the instance or its amazon-ssm-agent and retry (ssmtui doctor %s explains more)",
+				label, where, inst.PingStatus, last, inst.ID)
 		}
-		return fmt.Errorf("%s in %s is not connected to Session Manager (TargetNotConnected): the instance may be stopped, its agent down, or it lives in another region or account (try --region, or ssmtui list): %w",
-			label, where, err)
+		return explain("%s in %s is not connected to Session Manager: the instance may be stopped, its agent down, or it lives in another region or account (try --region, or ssmtui list)",
+			label, where)
 	case errors.Is(err, session.ErrAccessDenied):
-		return fmt.Errorf("access denied starting a session on %s in %s: the credentials need ssm:StartSession on the instance and on the document %s (and ssm:TerminateSession); ask your AWS admin: %w",
-			label, where, document, err)
+		return explain("access denied starting a session on %s in %s: the credentials need ssm:StartSession on the instance and on the document %s (and ssm:TerminateSession); ask your AWS admin",
+			label, where, document)
 	case errors.Is(err, session.ErrInvalidDocument):
-		return fmt.Errorf("session document %s is not available in %s: %w", document, where, err)
+		return explain("session document %s is not available in %s", document, where)
 	case errors.Is(err, session.ErrThrottled):
-		return fmt.Errorf("StartSession for %s was throttled in %s; retry in a moment: %w", label, where, err)
+		return explain("StartSession for %s was throttled in %s; retry in a moment", label, where)
 	}
 	var se *session.StartError
-	var ae smithy.APIError
-	if errors.As(err, &se) && !errors.As(err, &ae) && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+	if errors.As(err, &se) && ae == nil && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		// Not an answer from AWS: credentials could not be obtained or signed.
 		return inventory.ClassifyCredentialsError(inventory.Profile{Name: inst.Profile}, err)
 	}
