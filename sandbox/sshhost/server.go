@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -199,9 +200,14 @@ func (s *Server) handleConn(c net.Conn) {
 	log.Debug("ssh connection authenticated")
 	s.wg.Go(func() { ssh.DiscardRequests(reqs) })
 	for nc := range chans {
-		if nc.ChannelType() != "session" {
+		switch nc.ChannelType() {
+		case "session":
+		case "direct-tcpip":
+			s.wg.Go(func() { s.forward(nc, log) })
+			continue
+		default:
 			// RFC 4254 §5.1: unknown or refused channel types.
-			_ = nc.Reject(ssh.UnknownChannelType, "only session channels are supported by the sandbox host")
+			_ = nc.Reject(ssh.UnknownChannelType, "the sandbox host supports session and direct-tcpip channels only")
 			continue
 		}
 		ch, chReqs, err := nc.Accept()
@@ -214,6 +220,64 @@ func (s *Server) handleConn(c net.Conn) {
 	}
 	_ = sc.Close()
 	log.Debug("ssh connection closed")
+}
+
+// forward serves a "direct-tcpip" channel (RFC 4254 §7.2, ssh -L) to a
+// loopback target only: the sandbox never dials the network.
+func (s *Server) forward(nc ssh.NewChannel, log *slog.Logger) {
+	var req struct {
+		Host       string
+		Port       uint32
+		OriginHost string
+		OriginPort uint32
+	}
+	if err := ssh.Unmarshal(nc.ExtraData(), &req); err != nil {
+		_ = nc.Reject(ssh.ConnectionFailed, "malformed direct-tcpip request")
+		return
+	}
+	if !isLoopbackHost(req.Host) || req.Port == 0 || req.Port > 65535 {
+		_ = nc.Reject(ssh.Prohibited, "the sandbox host only forwards to loopback addresses")
+		return
+	}
+	addr := net.JoinHostPort(req.Host, strconv.FormatUint(uint64(req.Port), 10))
+	d := net.Dialer{Timeout: 10 * time.Second}
+	target, err := d.Dial("tcp", addr)
+	if err != nil {
+		_ = nc.Reject(ssh.ConnectionFailed, fmt.Sprintf("connect to %s: %v", addr, err))
+		return
+	}
+	ch, reqs, err := nc.Accept()
+	if err != nil {
+		_ = target.Close()
+		return
+	}
+	log.Debug("forwarding", "target", addr)
+	s.wg.Go(func() {
+		ssh.DiscardRequests(reqs) // returns once the channel is closed
+		_ = target.Close()        // which unblocks the copy from target
+	})
+	up := make(chan struct{})
+	s.wg.Go(func() {
+		_, _ = io.Copy(target, ch)
+		if tc, ok := target.(*net.TCPConn); ok {
+			_ = tc.CloseWrite()
+		}
+		close(up)
+	})
+	_, _ = io.Copy(ch, target)
+	_ = ch.CloseWrite()
+	<-up
+	_ = ch.Close()
+	_ = target.Close()
+}
+
+// isLoopbackHost reports whether host names this machine's loopback.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // copyTo copies src to dst until either fails, then closes done.

@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"io"
 	"net"
 	"regexp"
 	"strconv"
@@ -138,10 +139,10 @@ func TestOnlySessionChannels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Dial("tcp", "127.0.0.1:9")
+	_, _, err = c.OpenChannel("x11", nil)
 	var oce *ssh.OpenChannelError
 	if !errors.As(err, &oce) || oce.Reason != ssh.UnknownChannelType {
-		t.Errorf("direct-tcpip: %v, want an UnknownChannelType rejection", err)
+		t.Errorf("x11 channel: %v, want an UnknownChannelType rejection", err)
 	}
 	s, err := c.NewSession()
 	if err != nil {
@@ -191,6 +192,60 @@ func TestExecEnvAndSignals(t *testing.T) {
 	var ee *ssh.ExitError
 	if err := s.Wait(); !errors.As(err, &ee) || ee.Signal() != "USR1" {
 		t.Errorf("Wait after SIGUSR1: %v, want exit-signal USR1", err)
+	}
+}
+
+// direct-tcpip (ssh -L) reaches loopback targets only.
+func TestForwardToLoopbackOnly(t *testing.T) {
+	key := newSigner(t)
+	_, addr := startServer(t, key.PublicKey())
+	c, err := dial(t, addr, ssh.PublicKeys(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	targetDone := make(chan struct{})
+	go func() {
+		conn, err := echo.Accept()
+		if err != nil {
+			return
+		}
+		defer close(targetDone)
+		defer conn.Close()
+		_, _ = io.Copy(conn, conn)
+	}()
+
+	conn, err := c.Dial("tcp", echo.Addr().String())
+	if err != nil {
+		t.Fatalf("forward to loopback: %v", err)
+	}
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	msg := []byte("through the sandbox host")
+	if _, err := conn.Write(msg); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(conn, got); err != nil || !bytes.Equal(got, msg) {
+		t.Fatalf("echo: %q, %v", got, err)
+	}
+	// Closing our end ends the forward and the target connection.
+	if err := conn.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-targetDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the target connection outlived the forward")
+	}
+
+	_, err = c.Dial("tcp", "192.0.2.1:80")
+	var oce *ssh.OpenChannelError
+	if !errors.As(err, &oce) || oce.Reason != ssh.Prohibited {
+		t.Errorf("forward to a non-loopback address: %v, want a Prohibited rejection", err)
 	}
 }
 
