@@ -1,7 +1,8 @@
 // Package sshhost is the SSH server behind each simulated instance of the
-// sandbox: public-key authentication decided by a callback, and "session"
+// sandbox: public-key authentication decided by a callback, "session"
 // channels that run a real local shell in a PTY, commands with their exit
-// status, and the sftp subsystem, all inside one working directory.
+// status, and the sftp subsystem, all inside one working directory, and
+// "direct-tcpip" forwards (ssh -L) to loopback targets.
 //
 // It is a test and demo host, not a hardened sshd: it listens wherever it is
 // told (the sandbox gives it loopback listeners only) and runs commands as the
