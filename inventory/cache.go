@@ -10,8 +10,10 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 	"unsafe"
 )
@@ -24,8 +26,9 @@ import (
 //	payload
 //	crc32   uint32 (IEEE) of payload
 //
-// payload: profile string, region count, then per region: region string,
-// fetched (varint Unix nanoseconds), instance count, instances. Strings are
+// payload: profile string, region count, then per region a block (uvarint
+// byte length first, so blocks decode in parallel): region string, fetched
+// (varint Unix nanoseconds), instance count, instances. Strings are
 // uvarint length + bytes. An instance is cacheStrings strings in order, the
 // IsLatestVersion byte, LastPing and LaunchTime (varint Unix nanoseconds, 0 =
 // zero time), a tag count and key/value strings. Bump cacheVersion whenever
@@ -81,12 +84,15 @@ func SaveCache(dir, profile string, results []Result) error {
 		if r.Err != nil || r.Region == "" {
 			continue
 		}
-		e.str(r.Region)
-		e.time(r.Fetched)
-		e.uvarint(uint64(len(r.Instances)))
+		var block cacheEncoder
+		block.str(r.Region)
+		block.time(r.Fetched)
+		block.uvarint(uint64(len(r.Instances)))
 		for i := range r.Instances {
-			e.instance(&r.Instances[i])
+			block.instance(&r.Instances[i])
 		}
+		e.uvarint(uint64(len(block.b)))
+		e.b = append(e.b, block.b...)
 	}
 	var file bytes.Buffer
 	file.Grow(len(e.b) + 18)
@@ -160,20 +166,57 @@ func decodeCache(b []byte) (rs []Result, err error) {
 	}()
 	profile := d.str()
 	nr := d.count()
-	rs = make([]Result, 0, nr)
-	for range nr {
-		r := Result{Profile: profile, Region: d.str(), Fetched: d.time(), FromCache: true}
-		ni := d.count()
-		r.Instances = make([]Instance, ni)
-		for i := range r.Instances {
-			d.instance(&r.Instances[i])
-		}
-		rs = append(rs, r)
+	blocks := make([]string, nr)
+	for i := range blocks {
+		n := d.count()
+		blocks[i] = d.s[d.off : d.off+n]
+		d.off += n
 	}
 	if d.off != len(d.s) {
 		return nil, fmt.Errorf("%w: trailing bytes", ErrCacheFormat)
 	}
+	// Regions are independent blocks: decode them on all cores.
+	rs = make([]Result, nr)
+	errs := make([]error, nr)
+	next := make(chan int, nr)
+	for i := range nr {
+		next <- i
+	}
+	close(next)
+	var wg sync.WaitGroup
+	for range min(nr, runtime.GOMAXPROCS(0)) {
+		wg.Go(func() {
+			for i := range next {
+				rs[i], errs[i] = decodeRegion(profile, blocks[i])
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
 	return rs, nil
+}
+
+// decodeRegion decodes one region block.
+func decodeRegion(profile, block string) (r Result, err error) {
+	defer func() {
+		if recover() != nil {
+			r, err = Result{}, fmt.Errorf("%w: malformed region block", ErrCacheFormat)
+		}
+	}()
+	d := cacheDecoder{s: block}
+	r = Result{Profile: profile, Region: d.str(), Fetched: d.time(), FromCache: true}
+	r.Instances = make([]Instance, d.count())
+	for i := range r.Instances {
+		d.instance(&r.Instances[i])
+	}
+	if d.off != len(d.s) {
+		return Result{}, fmt.Errorf("%w: trailing bytes in region %s", ErrCacheFormat, r.Region)
+	}
+	return r, nil
 }
 
 // cacheStrings lists the string fields of Instance in file order.

@@ -180,26 +180,31 @@ func (a *apiServer) describeInstanceInformation(r *APIRequest) (any, error) {
 			return nil, apiErr("InvalidNextToken", "The specified token is not valid")
 		}
 	}
-	var all []instanceInformation
+	// Select first, then build the SSM view of the page only (filters
+	// need the view of every candidate).
+	var sel []*Instance
 	for i := range r.Account.Instances {
 		inst := &r.Account.Instances[i]
 		if inst.Region != r.Region || !ssmVisible(inst) {
 			continue
 		}
-		info := a.sb.ssmInfo(r.Account, inst)
-		if matchSSMFilters(inst, &info, filters) {
-			all = append(all, info)
+		if len(filters) > 0 {
+			info := a.sb.ssmInfo(r.Account, inst)
+			if !matchSSMFilters(inst, &info, filters) {
+				continue
+			}
 		}
+		sel = append(sel, inst)
 	}
-	if offset > len(all) {
+	if offset > len(sel) {
 		return nil, apiErr("InvalidNextToken", "The specified token is not valid")
 	}
-	end := min(offset+max, len(all))
-	out := describeInstanceInformationOutput{InstanceInformationList: all[offset:end]}
-	if out.InstanceInformationList == nil {
-		out.InstanceInformationList = []instanceInformation{}
+	end := min(offset+max, len(sel))
+	out := describeInstanceInformationOutput{InstanceInformationList: make([]instanceInformation, 0, end-offset)}
+	for _, inst := range sel[offset:end] {
+		out.InstanceInformationList = append(out.InstanceInformationList, a.sb.ssmInfo(r.Account, inst))
 	}
-	if end < len(all) {
+	if end < len(sel) {
 		out.NextToken = pageToken(end, fh)
 	}
 	return out, nil
@@ -446,6 +451,7 @@ type describeInstancesResponse struct {
 type ec2Filter struct {
 	Name   string
 	Values []string
+	set    map[string]bool // instance-id values, built on first use
 }
 
 // ec2Filters parses Filter.N.Name / Filter.N.Value.M (EC2 allows 50 filters
@@ -573,11 +579,21 @@ func validEC2InstanceFilter(name string) bool {
 
 func matchEC2Filters(in *Instance, filters []ec2Filter) bool {
 	state := or(in.State, "running")
-	for _, f := range filters {
+	for i := range filters {
+		f := &filters[i]
 		var v []string
 		switch f.Name {
 		case "instance-id":
-			v = []string{in.ID}
+			if f.set == nil { // the common enrichment filter: up to 200 IDs
+				f.set = make(map[string]bool, len(f.Values))
+				for _, id := range f.Values {
+					f.set[id] = true
+				}
+			}
+			if !f.set[in.ID] && !slices.ContainsFunc(f.Values, func(p string) bool { return strings.ContainsAny(p, "*?") && ec2Match(p, in.ID) }) {
+				return false
+			}
+			continue
 		case "instance-state-name":
 			v = []string{state}
 		case "instance-state-code":
