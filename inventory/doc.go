@@ -32,6 +32,19 @@
 // ([SaveCache], [LoadCache]) written atomically. A missing, corrupt or
 // old-format file is ignored (debug log), never fatal.
 //
+// # JSON
+//
+// [Instance] is also the row format of `ssmtui list --json`, one array of
+// objects whose field names are stable: id, name, profile, account, region,
+// pingStatus, agentVersion, isLatestVersion, platformType, platformName,
+// platformVersion, resourceType, computerName, lastPing, state,
+// instanceType, privateIp, publicIp, privateDns, publicDns, vpcId, subnetId,
+// availabilityZone, platformDetails, launchTime, iamInstanceProfile (ARN) and
+// tags (an object, Name included). Times are RFC 3339. Empty strings and
+// zero times are omitted; isLatestVersion is always present. Hybrid mi-
+// nodes carry only the SSM fields (no state, EC2 network fields or tags).
+// Fields may be added; none is renamed or removed without a major version.
+//
 // # Resolving targets
 //
 // [Resolve] maps what a user typed (instance ID, Name tag, private IP or DNS
