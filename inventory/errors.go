@@ -102,7 +102,7 @@ func ClassifyCredentialsError(p Profile, err error) error {
 		return nil
 	}
 	var ite *ssocreds.InvalidTokenError
-	if errors.As(err, &ite) || (p.SSO && !errors.Is(err, context.Canceled)) {
+	if errors.As(err, &ite) || (p.SSO && !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded)) {
 		return &SSOExpiredError{Profile: p.Name, Err: err}
 	}
 	return &CredentialsError{Profile: p.Name, Err: err}

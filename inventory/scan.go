@@ -249,7 +249,7 @@ func (s *Scanner) scanRegion(ctx context.Context, cfg aws.Config, profile, accou
 		pending  []string
 		ec2wg    sync.WaitGroup
 		ec2mu    sync.Mutex
-		ec2By    = map[string]ec2types.Instance{}
+		ec2By    = map[string]ownedInstance{}
 		ec2Err   error
 		ctx2, cn = context.WithCancel(ctx)
 	)
@@ -266,7 +266,7 @@ func (s *Scanner) scanRegion(ctx context.Context, cfg aws.Config, profile, accou
 				return
 			}
 			for _, in := range got {
-				ec2By[aws.ToString(in.InstanceId)] = in
+				ec2By[aws.ToString(in.instance.InstanceId)] = in
 			}
 		})
 	}
@@ -311,7 +311,8 @@ func (s *Scanner) scanRegion(ctx context.Context, cfg aws.Config, profile, accou
 		inst := fromSSM(info)
 		inst.Profile, inst.Account, inst.Region = profile, account, region
 		if e, ok := ec2By[inst.ID]; ok {
-			mergeEC2(&inst, e)
+			mergeEC2(&inst, e.instance)
+			inst.Account = cmp.Or(inst.Account, e.owner) // GetCallerIdentity may have failed
 		}
 		res.Instances = append(res.Instances, inst)
 	}
@@ -324,12 +325,18 @@ func (s *Scanner) scanRegion(ctx context.Context, cfg aws.Config, profile, accou
 // describeEC2 fetches the given EC2 instances: an instance-id filter (not
 // InstanceId.N, which fails as a whole on one terminated ID) plus
 // MaxResults, which also keeps the call in EC2's larger throttling bucket.
-func (s *Scanner) describeEC2(ctx context.Context, c *ec2.Client, ids []string) ([]ec2types.Instance, error) {
+// ownedInstance is an EC2 instance with its reservation's owner account.
+type ownedInstance struct {
+	instance ec2types.Instance
+	owner    string
+}
+
+func (s *Scanner) describeEC2(ctx context.Context, c *ec2.Client, ids []string) ([]ownedInstance, error) {
 	in := &ec2.DescribeInstancesInput{
 		Filters:    []ec2types.Filter{{Name: aws.String("instance-id"), Values: ids}},
 		MaxResults: aws.Int32(ec2PageSize),
 	}
-	var out []ec2types.Instance
+	var out []ownedInstance
 	for {
 		cctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
 		page, err := c.DescribeInstances(cctx, in)
@@ -338,7 +345,9 @@ func (s *Scanner) describeEC2(ctx context.Context, c *ec2.Client, ids []string) 
 			return nil, fmt.Errorf("describe %d instances: %w", len(ids), err)
 		}
 		for _, r := range page.Reservations {
-			out = append(out, r.Instances...)
+			for _, in := range r.Instances {
+				out = append(out, ownedInstance{in, aws.ToString(r.OwnerId)})
+			}
 		}
 		if aws.ToString(page.NextToken) == "" {
 			return out, nil

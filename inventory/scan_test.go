@@ -354,6 +354,10 @@ func TestScanFallbackRegionsWhenDescribeRegionsDenied(t *testing.T) {
 			if r.Err != nil || len(r.Instances) != 3 {
 				t.Fatalf("eu-west-1: %v, %d instances", r.Err, len(r.Instances))
 			}
+			// GetCallerIdentity was denied too: the account comes from EC2's ownerId.
+			if acct := r.Instances[0].Account; acct != f.Accounts[0].ID {
+				t.Fatalf("account = %q, want %s", acct, f.Accounts[0].ID)
+			}
 		case "ap-south-1":
 			if !errors.As(r.Err, &re) || re.Kind != inventory.KindAccessDenied {
 				t.Fatalf("ap-south-1: %v", r.Err)
