@@ -522,3 +522,31 @@ func TestCloseEndsSessions(t *testing.T) {
 		t.Errorf("host %s still accepts connections after Close", addr)
 	}
 }
+
+// Each instance has its own home directory, and HostOptions.Shell picks
+// the shell.
+func TestPerInstanceDirAndShell(t *testing.T) {
+	sb := startHostsSandbox(t, Options{Hosts: HostOptions{Shell: "/bin/sh"}})
+	signer, line := newEd25519(t)
+	eic := eicClient(t, sb, hostsRegion)
+	pushKey(t, eic, hostAL, "ec2-user", line)
+	pushKey(t, eic, hostUbuntu, "ubuntu", line)
+	al, err := dialHost(t, sb, hostAL, "ec2-user", signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ub, err := dialHost(t, sb, hostUbuntu, "ubuntu", signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, al, "echo mine > note.txt", ""); err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := run(t, al, "cat note.txt; echo $SHELL", ""); err != nil || out != "mine\n/bin/sh\n" {
+		t.Errorf("on %s: %q, %v; want the note and /bin/sh", hostAL, out, err)
+	}
+	_, _, err = run(t, ub, "test -e note.txt", "")
+	if got := exitStatus(t, err); got != 1 {
+		t.Errorf("note.txt visible on %s (test -e status %d)", hostUbuntu, got)
+	}
+}
