@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -328,6 +329,85 @@ func (b *syncBuffer) waitFor(ctx context.Context, t *testing.T, re *regexp.Regex
 		select {
 		case <-ctx.Done():
 			t.Fatalf("output never matched %s: %q", re, b.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// Close ends running sessions and every goroutine the server started.
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	key := newSigner(t)
+	srv, err := New(Config{
+		HostKey: newSigner(t),
+		PublicKeyCallback: func(meta ssh.ConnMetadata, k ssh.PublicKey) (*ssh.Permissions, error) {
+			return nil, nil
+		},
+		Dir: t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	c, err := dial(t, ln.Addr().String(), ssh.PublicKeys(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One finished exec, one running PTY shell, one running pipe command.
+	s, err := c.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run("true"); err != nil {
+		t.Fatal(err)
+	}
+	var waits []chan error
+	for _, withPTY := range []bool{true, false} {
+		s, err := c.NewSession()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if withPTY {
+			if err := s.RequestPty("xterm", 24, 80, ssh.TerminalModes{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var buf syncBuffer
+		s.Stdout = &buf
+		if err := s.Start("echo up; sleep 1000"); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		buf.waitFor(ctx, t, regexp.MustCompile("up"))
+		cancel()
+		w := make(chan error, 1)
+		go func() { w <- s.Wait() }()
+		waits = append(waits, w)
+	}
+	if err := srv.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve after Close: %v", err)
+	}
+	for _, w := range waits {
+		if err := <-w; err == nil {
+			t.Error("a running session ended cleanly when the server closed")
+		}
+	}
+	_ = c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for runtime.NumGoroutine() > before {
+		select {
+		case <-ctx.Done():
+			buf := make([]byte, 1<<16)
+			t.Fatalf("%d goroutines left, %d before:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
