@@ -167,7 +167,7 @@ type channel struct {
 	customerMessage string
 	first           []byte // legacy shell: the Output that arrived before any handshake
 
-	established atomic.Bool // handshake done: transport loss now means resume
+	earlyLosses atomic.Int32 // transport losses before any frame arrived
 	closeOnce   sync.Once
 }
 
@@ -191,8 +191,10 @@ func openChannel(ctx context.Context, target string, sess StartedSession, o Dial
 		MaxPayload: o.MaxPayload,
 		Logger:     c.log,
 		OnDetach: func(err error) {
-			if !c.established.Load() {
-				// Before the handshake a lost socket means refusal.
+			if !c.stream.Received() && c.earlyLosses.Add(1) > 1 {
+				// Dropped twice before any agent traffic (the second time
+				// right after a resume): the service refuses the open
+				// frame (bad or expired token), not a network blip.
 				c.stream.Fail(fmt.Errorf("%w: %v", errChannelRefused, err))
 				return
 			}
@@ -214,19 +216,15 @@ func openChannel(ctx context.Context, target string, sess StartedSession, o Dial
 	if err := c.stream.Attach(fc); err != nil {
 		return fail(err)
 	}
-	if err := c.handshake(ctx); err != nil {
-		return fail(err)
-	}
-	c.established.Store(true)
-	if !c.stream.Attached() && c.stream.Err() == nil {
-		// Lost between the handshake and now: resume it.
-		select {
-		case c.detach <- errors.New("data channel lost after the handshake"):
-		default:
-		}
-	}
+	// Resume works from the first agent frame on, handshake included.
 	c.wg.Add(1)
 	go c.resumeLoop()
+	if err := c.handshake(ctx); err != nil {
+		c.stream.Close()
+		c.cancel()
+		c.wg.Wait()
+		return nil, &HandshakeError{SessionID: sess.SessionID, Err: err}
+	}
 	return c, nil
 }
 

@@ -26,6 +26,7 @@ import (
 
 	"github.com/ssmtui/ssmtui/sandbox"
 	"github.com/ssmtui/ssmtui/session"
+	"github.com/ssmtui/ssmtui/session/wire"
 )
 
 const (
@@ -549,5 +550,92 @@ func TestSandboxNoGoroutineLeak(t *testing.T) {
 			t.Fatalf("goroutines %d > %d after Close:\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSandboxResumeUnderLoad kills the client socket every 100 ms during a
+// 2 MiB echo; nothing may be lost or duplicated.
+func TestSandboxResumeUnderLoad(t *testing.T) {
+	sb := startSB(t, sandbox.GatewayOptions{})
+	c := dialPort(t, sb, listen(t, echo), session.DialOptions{})
+	defer c.Close()
+	stop := make(chan struct{})
+	killed := make(chan int)
+	go func() {
+		n := 0
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				killed <- n
+				return
+			case <-tick.C:
+				if sb.KillClient(c.SessionID()) == nil {
+					n++
+				}
+			}
+		}
+	}()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	roundTrip(t, c, 2<<20)
+	close(stop)
+	n := <-killed
+	if info, _ := sb.Session(c.SessionID()); n > 0 && info.Opens < 2 {
+		t.Fatalf("%d kills but %d opens: no resume happened", n, info.Opens)
+	}
+	t.Logf("%d socket kills survived", n)
+}
+
+// TestSandboxKillClientEvery uses the gateway's periodic kill knob, which
+// may also strike during the handshake: the client resumes there too.
+func TestSandboxKillClientEvery(t *testing.T) {
+	sb := startSB(t, sandbox.GatewayOptions{Faults: sandbox.FaultOptions{KillClientEvery: 500 * time.Millisecond}})
+	c := dialPort(t, sb, listen(t, echo), session.DialOptions{})
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	roundTrip(t, c, 1<<20)
+}
+
+// TestSandboxCorruptFrameAfterHandshake: a frame with a bad digest ends the
+// Conn with a typed error, not a hang or silent loss.
+func TestSandboxCorruptFrameAfterHandshake(t *testing.T) {
+	sb := startSB(t, sandbox.GatewayOptions{})
+	c := dialPort(t, sb, listen(t, echo), session.DialOptions{})
+	defer c.Close()
+	m := wire.Message{MessageType: wire.TypeOutputStreamData, SchemaVersion: 1, CreatedDate: 1, SequenceNumber: 99, PayloadType: wire.PayloadOutput, Payload: []byte("evil")}
+	f, _ := wire.AppendMessage(nil, &m)
+	f[len(f)-1] ^= 1
+	if err := sb.SendToClient(c.SessionID(), f); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, err := c.Read(make([]byte, 10))
+	var de *wire.DigestError
+	var pe *session.ProtocolError
+	if !errors.As(err, &pe) || !errors.As(err, &de) || !strings.Contains(err.Error(), "corrupted") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestSandboxLegacyChannelClosed: the HL-112, NUL-padded channel_closed of
+// the real service ends a shell with io.EOF.
+func TestSandboxLegacyChannelClosed(t *testing.T) {
+	sb := startSB(t, sandbox.GatewayOptions{Shell: "/bin/sh", LegacyChannelClosed: true})
+	sh, err := session.OpenShell(ctxFor(t, 20*time.Second), sbConfig(t, sb.URL()), sbInst, session.ShellOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+	sh.Write([]byte("exit 0\n"))
+	done := make(chan error, 1)
+	go func() { _, err := io.ReadAll(sh); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("ReadAll: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("shell did not end")
 	}
 }

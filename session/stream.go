@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -261,6 +262,8 @@ type Stream struct {
 	sendType string
 	recvType string
 
+	gotFrame atomic.Bool // some valid frame was received (the peer accepted us)
+
 	sendMu sync.Mutex // serialises Send so sequence numbers follow call order
 	ids    idGen      // guarded by sendMu
 	recvMu sync.Mutex
@@ -362,6 +365,11 @@ func (s *Stream) Attach(fc FrameConn) error {
 	t.kick()
 	return nil
 }
+
+// Received reports whether any valid frame has ever been received: a peer
+// that sent something accepted the channel, so a later transport loss is
+// a network failure rather than a refusal.
+func (s *Stream) Received() bool { return s.gotFrame.Load() }
 
 // Attached reports whether a transport is currently attached.
 func (s *Stream) Attached() bool {
@@ -667,6 +675,7 @@ func (s *Stream) readLoop(t *transport) {
 			s.finish(&ProtocolError{Op: "decode frame", Err: err})
 			return
 		}
+		s.gotFrame.Store(true)
 		if !s.handle(t, &m) {
 			return
 		}
@@ -850,7 +859,7 @@ func (s *Stream) writeLoop(t *transport) {
 					frames = append(frames, e.frame)
 				}
 				// Retransmit the oldest unacked message after its RTO.
-				if len(frames) == 0 && len(s.out) > 0 && s.base < s.sendFrom {
+				if len(s.out) > 0 && s.base < s.sendFrom && !s.out[0].firstSent.Equal(now) {
 					e := &s.out[0]
 					if now.Sub(e.lastSent) > s.rto {
 						if now.Sub(e.firstSent) > s.cfg.ResendTimeout {
