@@ -11,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/ssmtui/ssmtui/inventory"
 	"github.com/ssmtui/ssmtui/sandbox"
 	"github.com/ssmtui/ssmtui/session"
 	"github.com/ssmtui/ssmtui/sshclient"
+	"github.com/ssmtui/ssmtui/ui"
 )
 
 // The connect-path fleet: one account, two enabled regions and a denied
@@ -135,6 +138,12 @@ func (e *cxEnv) run(t *testing.T, stdin io.Reader, args ...string) cxResult {
 		t.Fatalf("ssmtui %s: did not finish in time (stderr %q)", strings.Join(args, " "), errb.String())
 	}
 	return cxResult{out.String(), errb.String(), code}
+}
+
+// cxCLIEnv is a cliEnv on the process environment with empty stdin and
+// discarded output, for calling helpers such as loadAWSConfig directly.
+func cxCLIEnv() *cliEnv {
+	return &cliEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: os.Getenv}
 }
 
 // knownHostsPath is the temp HOME's ssmtui known_hosts.
@@ -393,4 +402,91 @@ func TestExplainSessionErrorKeepsCause(t *testing.T) {
 	if !errors.Is(err, session.ErrTargetNotConnected) {
 		t.Fatalf("lost the cause: %v", err)
 	}
+}
+
+// fakePrompter answers the picker's modals.
+type fakePrompter struct {
+	trust bool
+	asked []ui.HostKey
+}
+
+func (f *fakePrompter) ConfirmHostKey(_ context.Context, k ui.HostKey) (bool, error) {
+	f.asked = append(f.asked, k)
+	return f.trust, nil
+}
+
+func (f *fakePrompter) Passphrase(context.Context, string) ([]byte, error) {
+	return nil, ui.ErrPromptCancelled
+}
+
+// TestConnectorSSHModeForPicker: the picker's Connector asks about an
+// unknown host key through the UI prompter (with region and account), and
+// its Session runs the remote shell and reports the exit status as
+// *sshclient.ExitError; declining the key fails with ErrHostKeyRejected.
+func TestConnectorSSHModeForPicker(t *testing.T) {
+	e := newCxEnv(t, sandbox.Options{})
+	hk, err := sshclient.OpenHostKeys(e.knownHostsPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &sshConnector{
+		loadConfig: func(ctx context.Context, profile string) (aws.Config, error) {
+			return loadAWSConfig(ctx, cxCLIEnv(), awsOptions{Profile: profile})
+		},
+		hostKeys: hk,
+	}
+	inst := inventory.Instance{ID: cxWeb, Name: "web", Region: "us-east-1", Profile: cxProfile, Account: cxAccount, PlatformName: "Amazon Linux"}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	no := &fakePrompter{trust: false}
+	if _, err := c.Connect(ctx, inst, ui.ModeSSH, no, func(string) {}); !errors.Is(err, sshclient.ErrHostKeyRejected) {
+		t.Fatalf("declined host key: err = %v", err)
+	}
+
+	yes := &fakePrompter{trust: true}
+	var phases []string
+	sess, err := c.Connect(ctx, inst, ui.ModeSSH, yes, func(s string) { phases = append(phases, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	if len(yes.asked) != 1 || yes.asked[0].Region != "us-east-1" || yes.asked[0].Account != cxAccount || !strings.HasPrefix(yes.asked[0].Fingerprint, "SHA256:") {
+		t.Fatalf("host-key prompt = %+v", yes.asked)
+	}
+	if len(phases) < 2 {
+		t.Fatalf("progress phases = %q", phases)
+	}
+	var out bytes.Buffer
+	sess.SetStdin(strings.NewReader("echo on-$SSMTUI_INSTANCE_ID\nexit 5\n"))
+	sess.SetStdout(&out)
+	sess.SetStderr(io.Discard)
+	var ee *sshclient.ExitError
+	if err := sess.Run(); !errors.As(err, &ee) || ee.Code != 5 {
+		t.Fatalf("Run = %v, want exit 5", err)
+	}
+	wantContains(t, "output", out.String(), "on-"+cxWeb)
+}
+
+// TestEICUnsupportedFallsBackToKeyFile: an instance without EC2 Instance
+// Connect is reached with ~/.ssh/id_ed25519, and the fallback is announced.
+func TestEICUnsupportedFallsBackToKeyFile(t *testing.T) {
+	keyDir := t.TempDir()
+	_, authLine := cxUserKey(t, keyDir, "id_ed25519")
+	authFile := filepath.Join(keyDir, "authorized_keys")
+	cxWrite(t, authFile, authLine)
+	e := newCxEnv(t, sandbox.Options{Hosts: sandbox.HostOptions{AuthorizedKeysFile: authFile}})
+	for _, f := range []string{"id_ed25519", "id_ed25519.pub"} {
+		b, err := os.ReadFile(filepath.Join(keyDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cxWrite(t, filepath.Join(e.home, ".ssh", f), string(b))
+	}
+	e.trustHost(t, cxNoEIC)
+	r := e.run(t, nil, "exec", "legacy", "--", "echo via-key")
+	if r.code != 0 || r.stdout != "via-key\n" {
+		t.Fatalf("exec: %+v", r)
+	}
+	wantContains(t, "stderr", r.stderr, "EC2 Instance Connect is not supported", "key files")
 }
