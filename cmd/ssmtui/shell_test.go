@@ -34,4 +34,3 @@ func TestShellPipedStdin(t *testing.T) {
 	}
 	wantContains(t, "stderr", r.stderr, "offline", "ConnectionLost")
 }
-
