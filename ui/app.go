@@ -439,7 +439,7 @@ func (m Model) connect(mode Mode) (tea.Model, tea.Cmd) {
 	m.attempt++
 	m.screen = screenConnecting
 	m.connTarget, m.connMode = inst, mode
-	m.phases = []string{"starting " + mode.String() + " session"}
+	m.phases = nil
 	m.status = ""
 	cmd := tea.Batch(startConnect(ctx, m.connector, inst, mode, m.attempt), m.spinner.Tick)
 	return m, cmd
@@ -711,8 +711,14 @@ func (m Model) footerView() string {
 	if m.filtering {
 		keys = filterKeys{m.keys}
 	}
-	if m.screen == screenHostKey {
+	cancel := key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel"))
+	switch m.screen {
+	case screenHostKey:
 		keys = modalKeys{m.keys}
+	case screenConnecting:
+		keys = connectKeys{cancel: cancel}
+	case screenPassphrase:
+		keys = connectKeys{cancel: cancel, submit: true}
 	}
 	return m.detailsView() + "\n" + m.statusView() + "\n" + m.help.View(keys)
 }
@@ -769,8 +775,7 @@ func (m Model) modalView() string {
 		fmt.Fprintf(&b, "Trust it and remember it? %s", st.Accent.Render("[y/n]"))
 	case screenPassphrase:
 		fmt.Fprintf(&b, "%s\n\n", st.Title.Render("Passphrase needed"))
-		fmt.Fprintf(&b, "%s\n\n%s\n\n", m.passphrase.prompt, m.passInput.View())
-		b.WriteString(st.Subtle.Render("enter submit · esc cancel"))
+		fmt.Fprintf(&b, "%s\n\n%s", m.passphrase.prompt, m.passInput.View())
 	default:
 		fmt.Fprintf(&b, "%s Connecting to %s %s\n\n", m.spinner.View(), target, st.Subtle.Render("("+m.connMode.String()+")"))
 		phases := m.phases
@@ -784,13 +789,12 @@ func (m Model) modalView() string {
 			}
 			fmt.Fprintf(&b, "%s %s\n", mark, p)
 		}
-		b.WriteString("\n" + st.Subtle.Render("esc cancel"))
 	}
 	box := st.Modal
 	if w := m.width - 4; w > 20 {
 		box = box.MaxWidth(w)
 	}
-	return box.Render(b.String())
+	return box.Render(strings.TrimRight(b.String(), "\n"))
 }
 
 func nonEmpty(ss ...string) []string {

@@ -384,7 +384,7 @@ func TestConnectFlowHostKeyAndPassphrase(t *testing.T) {
 	if trusted == nil || !*trusted || secret != "s3cret" || mode != ModeSSH {
 		t.Errorf("connector saw trusted=%v secret=%q mode=%v", trusted, secret, mode)
 	}
-	for i, want := range []string{"starting ssh session", "starting SSM session", "opening data channel", "host key trusted", "authenticating as ec2-user"} {
+	for i, want := range []string{"starting SSM session", "opening data channel", "host key trusted", "authenticating as ec2-user"} {
 		if i >= len(m.phases) || m.phases[i] != want {
 			t.Errorf("phases = %q, want %q at %d", m.phases, want, i)
 			break

@@ -75,3 +75,17 @@ type modalKeys struct{ k KeyMap }
 
 func (m modalKeys) ShortHelp() []key.Binding  { return []key.Binding{m.k.Yes, m.k.No} }
 func (m modalKeys) FullHelp() [][]key.Binding { return [][]key.Binding{m.ShortHelp()} }
+
+// connectKeys is the help shown while connecting or asking a passphrase.
+type connectKeys struct {
+	cancel key.Binding
+	submit bool
+}
+
+func (c connectKeys) ShortHelp() []key.Binding {
+	if c.submit {
+		return []key.Binding{key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "submit")), c.cancel}
+	}
+	return []key.Binding{c.cancel}
+}
+func (c connectKeys) FullHelp() [][]key.Binding { return [][]key.Binding{c.ShortHelp()} }
