@@ -138,6 +138,9 @@ func (p *hostPool) Addr(ctx context.Context, instanceID string) (string, error) 
 // startLocked creates the instance's directory and starts its server on a
 // loopback port. p.mu is held.
 func (p *hostPool) startLocked(ctx context.Context, inst Instance) (*host, error) {
+	if !sshhost.Supported() {
+		return nil, sshhost.ErrUnsupported
+	}
 	signer, err := p.hostSigner(inst.ID)
 	if err != nil {
 		return nil, err

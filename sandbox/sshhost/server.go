@@ -27,6 +27,10 @@ import (
 // groups (Windows): the sandbox hosts run a real local shell.
 var ErrUnsupported = errors.New("sshhost: sandbox hosts need a unix system (Linux, macOS or BSD)")
 
+// Supported reports whether this system can run the hosts' sessions; when
+// false, New returns ErrUnsupported.
+func Supported() bool { return supported }
+
 // handshakeTimeout bounds the SSH version exchange, key exchange and
 // authentication of one connection.
 const handshakeTimeout = 30 * time.Second
