@@ -1,0 +1,313 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/charmbracelet/x/ansi"
+	"github.com/creack/pty"
+
+	"github.com/ssmtui/ssmtui/assets"
+	"github.com/ssmtui/ssmtui/inventory"
+	"github.com/ssmtui/ssmtui/sandbox"
+)
+
+func TestWriteDemoAWSFiles(t *testing.T) {
+	fleet, err := sandbox.ParseFleet(assets.DemoFleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files, profiles, err := writeDemoAWSFiles(dir, fleet, "http://127.0.0.1:4567")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(profiles) != len(fleet.Accounts) {
+		t.Fatalf("%d profiles for %d accounts", len(profiles), len(fleet.Accounts))
+	}
+	// The files must read back, through the same parser the picker uses, as
+	// exactly the fleet's profiles.
+	got, err := inventory.LoadProfiles(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range fleet.Accounts {
+		if got[i].Name != a.Profile || got[i].Region != a.Regions[0] {
+			t.Errorf("profile %d = %+v, want %s in %s", i, got[i], a.Profile, a.Regions[0])
+		}
+	}
+	conf, _ := os.ReadFile(files.Config)
+	creds, _ := os.ReadFile(files.Credentials)
+	if n := strings.Count(string(conf), "endpoint_url = http://127.0.0.1:4567"); n != len(fleet.Accounts) {
+		t.Errorf("endpoint_url lines = %d, want one per profile:\n%s", n, conf)
+	}
+	for _, a := range fleet.Accounts {
+		if !strings.Contains(string(creds), "aws_access_key_id = "+a.AccessKeyID) {
+			t.Errorf("credentials lack %s", a.AccessKeyID)
+		}
+	}
+	for _, f := range []string{files.Config, files.Credentials} {
+		if st, err := os.Stat(f); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v err %v, want 0600", f, st.Mode().Perm(), err)
+		}
+	}
+}
+
+func TestDemoKeySeedPersists(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "seed")
+	a, err := demoKeySeed(path)
+	if err != nil || len(a) != 32 {
+		t.Fatalf("first seed: %d bytes, %v", len(a), err)
+	}
+	b, err := demoKeySeed(path)
+	if err != nil || !bytes.Equal(a, b) {
+		t.Fatalf("second run got another seed (%v)", err)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("seed mode %v, want 0600", st.Mode().Perm())
+	}
+}
+
+func TestSetProcessEnvRestores(t *testing.T) {
+	t.Setenv("SSMTUI_T_KEEP", "old")
+	t.Setenv("SSMTUI_T_CLEAR", "secret")
+	os.Unsetenv("SSMTUI_T_NEW")
+	restore, err := setProcessEnv(map[string]string{"SSMTUI_T_KEEP": "new", "SSMTUI_T_NEW": "x"}, []string{"SSMTUI_T_CLEAR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if os.Getenv("SSMTUI_T_KEEP") != "new" || os.Getenv("SSMTUI_T_NEW") != "x" {
+		t.Error("vars not set")
+	}
+	if _, ok := os.LookupEnv("SSMTUI_T_CLEAR"); ok {
+		t.Error("cleared var still set")
+	}
+	restore()
+	if os.Getenv("SSMTUI_T_KEEP") != "old" || os.Getenv("SSMTUI_T_CLEAR") != "secret" {
+		t.Error("previous values not restored")
+	}
+	if _, ok := os.LookupEnv("SSMTUI_T_NEW"); ok {
+		t.Error("new var left behind")
+	}
+}
+
+// screen collects a terminal's output for waiting on text.
+type screen struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *screen) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *screen) text() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return ansi.Strip(s.buf.String())
+}
+
+// waitText waits until the screen shows want after position from (an
+// index into text()), failing the test when ctx ends. It returns the index
+// just past the match.
+func waitText(ctx context.Context, t *testing.T, s interface{ text() string }, from int, want string) int {
+	t.Helper()
+	for {
+		txt := s.text()
+		if from <= len(txt) {
+			if i := strings.Index(txt[from:], want); i >= 0 {
+				return from + i + len(want)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			tail := txt
+			if len(tail) > 3000 {
+				tail = tail[len(tail)-3000:]
+			}
+			t.Fatalf("waiting for %q: %v; screen so far:\n%s", want, ctx.Err(), tail)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// demoInstanceID returns the ID of a demo fleet instance by name.
+func demoInstanceID(t *testing.T, name string) string {
+	t.Helper()
+	fleet, err := sandbox.ParseFleet(assets.DemoFleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range fleet.Accounts {
+		for _, in := range a.Instances {
+			if in.Name == name {
+				return in.ID
+			}
+		}
+	}
+	t.Fatalf("no %s in the demo fleet", name)
+	return ""
+}
+
+// TestDemoInProcess drives `ssmtui demo` through a real pseudo-terminal:
+// rows arrive, the filter narrows them, Enter connects through the full
+// SSM + SSH path to the sandbox host, the host-key modal is answered, the
+// remote shell runs a command, exits with 7, and the picker is back showing
+// it; q quits, temp files are gone and the environment is restored.
+func TestDemoInProcess(t *testing.T) {
+	home := t.TempDir()
+	tmp := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", "")
+	t.Setenv("XDG_CACHE_HOME", "")
+	t.Setenv("TMPDIR", tmp)
+	t.Setenv("SSH_AUTH_SOCK", "")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAUSERSREALKEY0000") // must neither leak into the demo nor be lost
+	t.Setenv("TERM", "xterm-256color")
+	id := demoInstanceID(t, "dev-web-1")
+
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatalf("open a pseudo-terminal: %v", err)
+	}
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 30, Cols: 120}); err != nil {
+		t.Fatal(err)
+	}
+	scr := &screen{}
+	go func() { _, _ = io.Copy(scr, ptmx) }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var stderr bytes.Buffer
+	env := &cliEnv{stdin: tty, stdout: tty, stderr: &stderr, getenv: os.Getenv}
+	done := make(chan int, 1)
+	go func() { done <- runMain(ctx, env, []string{"demo"}) }()
+	exited := false
+	defer func() {
+		// On failure, stop the demo before closing its terminal.
+		cancel()
+		if !exited {
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+			}
+		}
+		_ = tty.Close()
+		_ = ptmx.Close()
+	}()
+
+	type_ := func(s string) {
+		if _, err := ptmx.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pos := waitText(ctx, t, scr, 0, "dev-web-1")
+	type_("/dev-web-1")
+	pos = waitText(ctx, t, scr, pos, "1/")
+	type_("\r\r")
+	pos = waitText(ctx, t, scr, pos, "Unknown host key")
+	type_("y")
+	pos = waitText(ctx, t, scr, pos, "@dev-web-1") // the remote prompt: the shell owns the terminal
+	type_("echo marker-$SSMTUI_INSTANCE_ID\r")
+	pos = waitText(ctx, t, scr, pos, "marker-"+id)
+	type_("exit 7\r")
+	waitText(ctx, t, scr, pos, "exit 7")
+	type_("q")
+	select {
+	case code := <-done:
+		exited = true
+		if code != 0 {
+			t.Fatalf("demo exit code %d; stderr: %s", code, stderr.String())
+		}
+	case <-ctx.Done():
+		t.Fatal("demo did not quit")
+	}
+	if got := os.Getenv("AWS_ACCESS_KEY_ID"); got != "AKIAUSERSREALKEY0000" {
+		t.Errorf("AWS_ACCESS_KEY_ID after demo = %q", got)
+	}
+	if _, ok := os.LookupEnv("AWS_CONFIG_FILE"); ok {
+		t.Error("AWS_CONFIG_FILE left set")
+	}
+	if left, _ := filepath.Glob(filepath.Join(tmp, "ssmtui-demo-*")); len(left) > 0 {
+		t.Errorf("temp files left: %v", left)
+	}
+	kh, err := os.ReadFile(filepath.Join(home, ".config", "ssmtui", "demo_known_hosts"))
+	if err != nil || !strings.HasPrefix(string(kh), id+" ssh-ed25519 ") {
+		t.Errorf("demo known_hosts = %q (%v), want the trusted key of %s", kh, err, id)
+	}
+}
+
+// TestDemoTmux is the end-to-end check of the built binary in tmux, as a
+// user runs it. It skips only when tmux is missing and SSMTUI_E2E is unset.
+func TestDemoTmux(t *testing.T) {
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		if os.Getenv("SSMTUI_E2E") != "" {
+			t.Fatalf("SSMTUI_E2E is set but tmux is missing: %v", err)
+		}
+		t.Skip("tmux not installed (set SSMTUI_E2E=1 to require this test)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "ssmtui")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	home := filepath.Join(dir, "home")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "tmux.sock")
+	session := "ssmtui-e2e"
+	run := func(args ...string) string {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, tmux, append([]string{"-S", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	cmd := "env HOME=" + home + " TERM=xterm-256color SSH_AUTH_SOCK= " + bin + " demo; echo demo-exited-$?; sleep 60"
+	run("new-session", "-d", "-s", session, "-x", "120", "-y", "30", cmd)
+	defer func() { _ = exec.Command(tmux, "-S", sock, "kill-server").Run() }()
+	pane := &tmuxPane{ctx: ctx, t: t, run: run, target: session}
+	keys := func(k ...string) { run(append([]string{"send-keys", "-t", session}, k...)...) }
+	id := demoInstanceID(t, "dev-web-1")
+
+	waitText(ctx, t, pane, 0, "dev-web-1")
+	keys("/", "dev-web-1")
+	waitText(ctx, t, pane, 0, "1/")
+	keys("Enter")
+	keys("Enter")
+	waitText(ctx, t, pane, 0, "Unknown host key")
+	keys("y")
+	waitText(ctx, t, pane, 0, "@dev-web-1") // the remote prompt: the shell owns the terminal
+	keys("echo marker-$SSMTUI_INSTANCE_ID", "Enter")
+	waitText(ctx, t, pane, 0, "marker-"+id)
+	keys("exit", "Enter")
+	waitText(ctx, t, pane, 0, "exit 0")
+	waitText(ctx, t, pane, 0, "10 regions") // the picker is back, status intact
+	keys("q")
+	waitText(ctx, t, pane, 0, "demo-exited-0")
+}
+
+// tmuxPane reads a tmux pane's visible screen.
+type tmuxPane struct {
+	ctx    context.Context
+	t      *testing.T
+	run    func(args ...string) string
+	target string
+}
+
+func (p *tmuxPane) text() string { return p.run("capture-pane", "-p", "-t", p.target) }
