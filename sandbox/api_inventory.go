@@ -140,11 +140,11 @@ func (a *apiServer) describeInstanceInformation(r *APIRequest) (any, error) {
 	if err := regionDisabled(r); err != nil {
 		return nil, err
 	}
-	max := 10
+	limit := 10
 	if in.MaxResults != nil {
-		max = *in.MaxResults
-		if max < 5 || max > 50 {
-			return nil, apiErr("ValidationException", "1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value %s", max, map[bool]string{true: "greater than or equal to 5", false: "less than or equal to 50"}[max < 5])
+		limit = *in.MaxResults
+		if limit < 5 || limit > 50 {
+			return nil, apiErr("ValidationException", "1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value %s", limit, map[bool]string{true: "greater than or equal to 5", false: "less than or equal to 50"}[limit < 5])
 		}
 	}
 	if len(in.Filters) > 0 && len(in.InstanceInformationFilterList) > 0 {
@@ -199,7 +199,7 @@ func (a *apiServer) describeInstanceInformation(r *APIRequest) (any, error) {
 	if offset > len(sel) {
 		return nil, apiErr("InvalidNextToken", "The specified token is not valid")
 	}
-	end := min(offset+max, len(sel))
+	end := min(offset+limit, len(sel))
 	out := describeInstanceInformationOutput{InstanceInformationList: make([]instanceInformation, 0, end-offset)}
 	for _, inst := range sel[offset:end] {
 		out.InstanceInformationList = append(out.InstanceInformationList, a.sb.ssmInfo(r.Account, inst))
@@ -506,7 +506,7 @@ func (a *apiServer) describeInstances(r *APIRequest) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	max := -1
+	limit := -1
 	if s := r.Form.Get("MaxResults"); s != "" {
 		if len(ids) > 0 {
 			return nil, apiErr("InvalidParameterCombination", "The parameter instancesSet cannot be used with the parameter maxResults")
@@ -515,7 +515,7 @@ func (a *apiServer) describeInstances(r *APIRequest) (any, error) {
 		if err != nil || n < 5 || n > 1000 {
 			return nil, apiErr("InvalidParameterValue", "Value ( %s ) for parameter maxResults is invalid. Expecting a value between 5 and 1000.", s)
 		}
-		max = n
+		limit = n
 	}
 	for _, f := range filters {
 		if !validEC2InstanceFilter(f.Name) {
@@ -552,8 +552,8 @@ func (a *apiServer) describeInstances(r *APIRequest) (any, error) {
 		}
 	}
 	end := len(sel)
-	if max > 0 {
-		end = min(offset+max, len(sel))
+	if limit > 0 {
+		end = min(offset+limit, len(sel))
 	}
 	out := describeInstancesResponse{RequestID: r.RequestID}
 	for _, in := range sel[offset:end] {
