@@ -312,3 +312,34 @@ func TestLoadAWSConfigWithoutMFACallback(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestListCredentialProcessProfile(t *testing.T) {
+	_, f := listEnv(t)
+	dev := f.Accounts[1]
+	script := filepath.Join(t.TempDir(), "creds.sh")
+	body := "#!/bin/sh\necho '{\"Version\": 1, \"AccessKeyId\": \"" + dev.AccessKeyID + "\", \"SecretAccessKey\": \"" + dev.SecretAccessKey + "\"}'\n"
+	if err := os.WriteFile(script, []byte(body), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := os.Getenv("AWS_CONFIG_FILE")
+	b, err := os.ReadFile(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, []byte("[profile from-process]\ncredential_process = "+script+"\nregion = ca-central-1\n")...)
+	if err := os.WriteFile(cfgFile, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := runCLI(t, "list", "--profile", "from-process", "--region", "ca-central-1", "--json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got []inventory.Instance
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	// ca-central-1 of the dev account: ml-notebook and perf-1 (ml-trainer is stopped).
+	if len(got) != 2 || got[0].Account != dev.ID || got[0].Profile != "from-process" {
+		t.Fatalf("got %+v", got)
+	}
+}
