@@ -227,12 +227,18 @@ func (s *testServer) handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 					s.winChanges = append(s.winChanges, [2]int{int(p.W), int(p.H)})
 					s.mu.Unlock()
 				}
-			case "shell":
-				started <- ""
-			case "exec":
+			case "shell", "exec":
+				// Reply before starting: the program may close the
+				// channel before a later reply could be sent.
 				var p struct{ Command string }
-				_ = ssh.Unmarshal(r.Payload, &p)
+				if r.Type == "exec" {
+					_ = ssh.Unmarshal(r.Payload, &p)
+				}
+				if r.WantReply {
+					_ = r.Reply(true, nil)
+				}
 				started <- p.Command
+				continue
 			default:
 				ok = false
 			}
