@@ -78,8 +78,6 @@ type pickConfig struct {
 	knownHosts string // the ssmtui known_hosts file
 	dial       session.DialOptions
 	log        *slog.Logger
-	// programOpts are added after the defaults (tests give input/output).
-	programOpts []tea.ProgramOption
 }
 
 // runPick is `ssmtui` / `ssmtui pick`.
@@ -129,8 +127,7 @@ func runPicker(ctx context.Context, env *cliEnv, pc pickConfig) error {
 	dial.Logger = pc.log
 	conn := &sshConnector{loadConfig: pc.loadConfig, hostKeys: hostKeys, dial: dial, log: pc.log}
 	model := ui.New(ui.Options{Source: scanner, Connector: conn, Title: pc.title, EnableShell: true})
-	opts := append([]tea.ProgramOption{tea.WithContext(ctx), tea.WithInput(env.stdin), tea.WithOutput(env.stdout)}, pc.programOpts...)
-	_, err = tea.NewProgram(model, opts...).Run()
+	_, err = tea.NewProgram(model, tea.WithContext(ctx), tea.WithInput(env.stdin), tea.WithOutput(env.stdout)).Run()
 	if err != nil && ctx.Err() != nil && errors.Is(err, tea.ErrProgramKilled) {
 		return nil // interrupted (SIGINT/SIGTERM): a normal way out
 	}

@@ -2,9 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"io"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/ssmtui/ssmtui/assets"
+	"github.com/ssmtui/ssmtui/sandbox"
 )
 
 func TestParsePickFlags(t *testing.T) {
@@ -44,5 +53,85 @@ func TestParsePickFlags(t *testing.T) {
 				t.Errorf("flags = %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestPickInProcess runs the default command (no subcommand) on a pseudo-
+// terminal against a sandbox, with --profile and --region limiting the
+// scan: only that profile's regions are listed, the inventory cache is
+// written, and q quits with status 0.
+func TestPickInProcess(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", "")
+	for _, k := range demoEnvCleared {
+		t.Setenv(k, "")
+	}
+	fleet, err := sandbox.ParseFleet(assets.DemoFleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	sb, err := sandbox.Start(ctx, sandbox.Options{Fleet: fleet, Gateway: sandbox.GatewayOptions{DisableTLS: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sb.Close()
+	files, _, err := writeDemoAWSFiles(t.TempDir(), fleet, sb.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	vars := map[string]string{
+		"AWS_CONFIG_FILE": files.Config, "AWS_SHARED_CREDENTIALS_FILE": files.Credentials,
+		"AWS_EC2_METADATA_DISABLED": "true", "SSMTUI_CACHE_DIR": cache, "HOME": home, "TERM": "xterm-256color",
+	}
+
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatalf("open a pseudo-terminal: %v", err)
+	}
+	if err := pty.Setsize(ptmx, &pty.Winsize{Rows: 30, Cols: 140}); err != nil {
+		t.Fatal(err)
+	}
+	scr := &screen{}
+	go func() { _, _ = io.Copy(scr, ptmx) }()
+	env := &cliEnv{stdin: tty, stdout: tty, stderr: io.Discard, getenv: func(k string) string { return vars[k] }}
+	done := make(chan int, 1)
+	go func() {
+		done <- runMain(ctx, env, []string{"--profile", "demo-dev", "--region", "us-east-1,eu-west-2"})
+	}()
+	exited := false
+	defer func() {
+		cancel()
+		if !exited {
+			select {
+			case <-done:
+			case <-time.After(20 * time.Second):
+			}
+		}
+		_ = tty.Close()
+		_ = ptmx.Close()
+	}()
+	waitText(ctx, t, scr, 0, "us-east-1 ✓")
+	waitText(ctx, t, scr, 0, "eu-west-2 ✓")
+	if txt := scr.text(); strings.Contains(txt, "demo-prod") || strings.Contains(txt, "ap-south-1") {
+		t.Errorf("rows or regions outside --profile demo-dev --region us-east-1,eu-west-2 listed:\n%s", txt)
+	}
+	if _, err := ptmx.WriteString("q"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		exited = true
+		if code != 0 {
+			t.Fatalf("exit code %d", code)
+		}
+	case <-ctx.Done():
+		t.Fatal("picker did not quit")
+	}
+	if left, _ := filepath.Glob(filepath.Join(cache, "*")); len(left) == 0 {
+		t.Error("inventory cache not written")
 	}
 }
