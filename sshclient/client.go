@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -282,6 +283,12 @@ func Connect(ctx context.Context, conn net.Conn, cfg Config) (*Client, error) {
 		}
 		if chain.done {
 			return nil, chain.authError()
+		}
+		if len(chain.tried) > 0 {
+			// The server gave up during authentication (for example after
+			// MaxAuthTries): say what was offered.
+			return nil, fmt.Errorf("ssh login to %s as %q (user from %s) failed after offering %s: %w",
+				cfg.InstanceID, user, source, strings.Join(chain.tried, ", "), err)
 		}
 		return nil, fmt.Errorf("ssh handshake with %s: %w", cfg.InstanceID, err)
 	}

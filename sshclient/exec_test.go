@@ -2,6 +2,7 @@ package sshclient
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -184,3 +185,30 @@ func TestExitErrorMapping(t *testing.T) {
 }
 
 func missingErr() error { return &ssh.ExitMissingError{} }
+
+func TestExecContextCancel(t *testing.T) {
+	srv := startServer(t)
+	c := connected(t, srv)
+	r, w, err := os.Pipe() // stdin that never ends: cat runs until cancelled
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	ctx, cancel := context.WithCancel(testContext(t))
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- c.Exec(ctx, "cat", r, &out, nil) }()
+	if _, err := io.WriteString(w, "ping"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "cat output", func() bool { return out.String() == "ping" })
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Exec = %v, want context.Canceled", err)
+	}
+	// The connection is still usable.
+	if err := c.Exec(testContext(t), "exit 0", nil, nil, nil); err != nil {
+		t.Fatalf("Exec after a cancelled one: %v", err)
+	}
+}
