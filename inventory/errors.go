@@ -61,7 +61,14 @@ func (e *RegionError) Error() string {
 	case KindTimeout:
 		hint = "; check the network path to the AWS endpoint"
 	}
-	return fmt.Sprintf("%s %s: %s %s: %v%s", e.Profile, e.Region, e.Op, e.Kind, e.Err, hint)
+	// The service's code and message say it all; the SDK's wrapping (operation,
+	// status, request ID) stays reachable through Unwrap.
+	cause := e.Err.Error()
+	var ae smithy.APIError
+	if errors.As(e.Err, &ae) {
+		cause = ae.ErrorCode() + ": " + ae.ErrorMessage()
+	}
+	return fmt.Sprintf("%s %s: %s %s (%s)%s", e.Profile, e.Region, e.Op, e.Kind, cause, hint)
 }
 
 func (e *RegionError) Unwrap() error { return e.Err }

@@ -204,6 +204,9 @@ func writeTable(w io.Writer, rows []inventory.Instance) error {
 	fmt.Fprintln(tw, "NAME\tID\tPRIVATE IP\tPLATFORM\tPING\tAGENT\tREGION\tPROFILE")
 	for _, in := range rows {
 		platform := strings.TrimSpace(in.PlatformName + " " + in.PlatformVersion)
+		if in.PlatformType == "Windows" {
+			platform = in.PlatformName // "… Windows Server 2022 …" already names the release
+		}
 		agent := in.AgentVersion
 		if agent != "" && !in.IsLatestVersion {
 			agent += "*"
