@@ -205,6 +205,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case scanDoneMsg:
 		if msg.gen == m.gen {
 			m.scanning = false
+			m.dropUnreported()
 		}
 		return m, nil
 	case connectEventMsg:
@@ -272,6 +273,27 @@ func (m *Model) addResult(r inventory.Result) {
 	}
 	m.regions[k] = regionState{result: r, gen: m.gen, rows: rows}
 	m.rebuildRows()
+}
+
+// dropUnreported forgets, once a scan has finished, what an earlier scan
+// reported and this one did not (a region no longer enabled, a profile
+// error that is fixed) — except when this scan could not list the profile
+// at all: then its old rows stay, as the best information there is.
+func (m *Model) dropUnreported() {
+	changed := false
+	for k, s := range m.regions {
+		if s.gen == m.gen {
+			continue
+		}
+		if pe, ok := m.regions[regionKey{k.profile, ""}]; ok && pe.gen == m.gen && pe.result.Err != nil {
+			continue
+		}
+		delete(m.regions, k)
+		changed = true
+	}
+	if changed {
+		m.rebuildRows()
+	}
 }
 
 // rebuildRows rebuilds every row from the region results, keeping the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -531,5 +532,29 @@ func TestShellKeyDisabledWithoutShellMode(t *testing.T) {
 	m, _ = update(t, m, enterKey)
 	if !strings.Contains(m.Status(), "ssmtui shell i-0f00000000000aaaa") {
 		t.Errorf("status %q should point at ssmtui shell", m.Status())
+	}
+}
+
+func TestFinishedScanDropsWhatItDidNotReport(t *testing.T) {
+	m := loaded(t, 120, 30)
+	res := fixture()
+	// A profile-level failure from an earlier scan, then a refresh in which
+	// prod answers only eu-west-1 and staging cannot be listed at all.
+	m.regions[regionKey{"dev", ""}] = regionState{gen: m.gen, result: inventory.Result{Profile: "dev", Err: errors.New("no credentials")}}
+	m, _ = update(t, m, keyOf('r'))
+	m, _ = update(t, m, regionLoadedMsg{gen: m.gen, result: res[0], ch: closedResults()})
+	m, _ = update(t, m, regionLoadedMsg{gen: m.gen, result: inventory.Result{Profile: "staging", Err: errors.New("SSO expired")}, ch: closedResults()})
+	m, _ = update(t, m, scanDoneMsg{gen: m.gen})
+	var keys []string
+	for k := range m.regions {
+		keys = append(keys, k.profile+"/"+k.region)
+	}
+	slices.Sort(keys)
+	if got, want := strings.Join(keys, " "), "prod/eu-west-1 staging/ staging/ap-south-1 staging/eu-west-1"; got != want {
+		t.Errorf("regions after the scan: %s, want %s", got, want)
+	}
+	// us-east-1 of prod is gone; staging's old rows stay (its listing failed).
+	if len(m.rows) != 4 {
+		t.Errorf("rows = %d, want 3 prod eu-west-1 + 1 staging", len(m.rows))
 	}
 }
