@@ -116,7 +116,6 @@ func profileFor(env *cliEnv, name string) (p inventory.Profile, implicit bool, e
 
 // resolver finds the instance a TARGET names.
 type resolver struct {
-	env        *cliEnv
 	profile    inventory.Profile
 	region     string
 	cacheDir   string // "" disables the cache
@@ -278,6 +277,9 @@ type sshDialer struct {
 	noEIC            bool     // --no-eic: never push a key
 	// eic replaces the EC2 Instance Connect client (benchmarks, tests).
 	eic func(cfg aws.Config) eicAPI
+	// wrapConn, if set, wraps the SSM connection before SSH runs over it
+	// (benchmarks count round trips with it).
+	wrapConn func(*session.Conn) net.Conn
 }
 
 // awsConfigFor returns the aws.Config of inst's profile in inst's region.
@@ -324,7 +326,11 @@ func (d *sshDialer) connectSSHWith(ctx context.Context, cfg aws.Config, inst inv
 	if err != nil {
 		return nil, err
 	}
-	conn := &watchConn{Conn: sconn}
+	var inner net.Conn = sconn
+	if d.wrapConn != nil {
+		inner = d.wrapConn(sconn)
+	}
+	conn := &watchConn{Conn: inner}
 	scfg := sshclient.Config{
 		InstanceID:       inst.ID,
 		Name:             inst.Name,
@@ -380,7 +386,7 @@ func (w *watchConn) state() (gotData bool, readErr error) {
 	return w.gotData, w.readErr
 }
 
-// ErrNoSSHServer reports a port session whose agent could not reach an SSH
+// errNoSSHServer reports a port session whose agent could not reach an SSH
 // server on the instance.
 var errNoSSHServer = errors.New("nothing answered on port 22")
 
@@ -645,7 +651,7 @@ func newTargetCommand(env *cliEnv, tf targetFlags, log *slog.Logger, mfa func(st
 		log:        log,
 		loadConfig: loadConfig,
 		resolver: &resolver{
-			env: env, profile: p, region: tf.region, noCache: tf.noCache,
+			profile: p, region: tf.region, noCache: tf.noCache,
 			cacheDir: inventory.DefaultCacheDir(), loadConfig: loadConfig, log: log,
 		},
 	}, nil

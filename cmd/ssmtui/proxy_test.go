@@ -253,3 +253,54 @@ func TestProxyPushesEICKeyForOpenSSH(t *testing.T) {
 		t.Fatalf("SendSSHPublicKey calls = %d, want 1", n)
 	}
 }
+
+// TestSSHConfigBlock: the printed block uses `ssmtui proxy %h %p` for i-*
+// and mi-*, passes --profile and --region through (quoted for the shell) and
+// rejects stray arguments.
+func TestSSHConfigBlock(t *testing.T) {
+	e := newCxEnv(t, sandbox.Options{})
+	r := e.run(t, nil, "ssh-config", "--binary", "/opt/my tools/ssmtui")
+	if r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	wantContains(t, "block", r.stdout, "Host i-* mi-*\n", "    ProxyCommand '/opt/my tools/ssmtui' proxy %h %p\n",
+		"ServerAliveInterval", "--profile P and --region R")
+	r = e.run(t, nil, "ssh-config", "--binary", "ssmtui", "--profile", "prod", "--region", "eu-west-1", "--host", "i-* prod-*")
+	wantContains(t, "block", r.stdout, "Host i-* prod-*\n", "    ProxyCommand ssmtui proxy --profile prod --region eu-west-1 %h %p\n")
+	if strings.Contains(r.stdout, "--profile P and") {
+		t.Error("pinned block still suggests --profile")
+	}
+	if r := e.run(t, nil, "ssh-config", "extra"); r.code != 2 {
+		t.Fatalf("stray argument: %+v", r)
+	}
+}
+
+// TestKnownHostsCommand: list shows the stored fingerprint, path names the
+// file, forget removes it (and says so when nothing was stored).
+func TestKnownHostsCommand(t *testing.T) {
+	e := newCxEnv(t, sandbox.Options{})
+	e.trustHost(t, cxWeb)
+	key, err := e.sb.HostPublicKey(cxWeb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.run(t, nil, "known-hosts", "list", cxWeb)
+	if r.code != 0 || r.stdout != cxWeb+" ssh-ed25519 "+ssh.FingerprintSHA256(key)+"\n" {
+		t.Fatalf("list: %+v", r)
+	}
+	if r := e.run(t, nil, "known-hosts", "path"); r.stdout != e.knownHostsPath()+"\n" {
+		t.Fatalf("path: %+v", r)
+	}
+	if r := e.run(t, nil, "known-hosts", "forget", cxWeb); r.code != 0 || !strings.Contains(r.stderr, "removed 1") {
+		t.Fatalf("forget: %+v", r)
+	}
+	if r := e.run(t, nil, "known-hosts", "forget", cxWeb); r.code != 0 || !strings.Contains(r.stderr, "no host key stored") {
+		t.Fatalf("forget again: %+v", r)
+	}
+	if r := e.run(t, nil, "known-hosts", "list", cxWeb); r.stdout != "" {
+		t.Fatalf("list after forget: %+v", r)
+	}
+	if r := e.run(t, nil, "known-hosts", "bogus"); r.code != 2 {
+		t.Fatalf("bogus: %+v", r)
+	}
+}
