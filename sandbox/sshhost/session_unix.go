@@ -231,22 +231,49 @@ func (s *session) runCommand(command string, isExec bool) {
 	s.mu.Lock()
 	p := s.pty
 	var ws *pty.Winsize
+	var modes []ttyMode
 	if p != nil {
 		ws = winsize(p)
+		modes = parseModes([]byte(p.Modes))
 	}
 	s.mu.Unlock()
 	if p != nil {
-		s.runPTY(cmd, ws)
+		s.runPTY(cmd, ws, modes)
 		return
 	}
 	s.runPipes(cmd)
 }
 
-// runPTY runs cmd as the leader of a new session on a fresh terminal.
-func (s *session) runPTY(cmd *exec.Cmd, ws *pty.Winsize) {
-	ptmx, err := pty.StartWithSize(cmd, ws)
+// startOnTerminal opens a PTY with the client's size and modes and starts
+// cmd on it as the leader of a new session (so its PID is its process
+// group), returning the controlling side.
+func (s *session) startOnTerminal(cmd *exec.Cmd, ws *pty.Winsize, modes []ttyMode) (*os.File, error) {
+	ptmx, tty, err := pty.Open()
 	if err != nil {
-		s.failStart(fmt.Errorf("start %s on a terminal: %w", cmd.Path, err))
+		return nil, fmt.Errorf("open a terminal: %w", err)
+	}
+	defer func() { _ = tty.Close() }() // the child has its own copies
+	if err := pty.Setsize(ptmx, ws); err != nil {
+		_ = ptmx.Close()
+		return nil, fmt.Errorf("size the terminal: %w", err)
+	}
+	if err := applyModes(tty, modes); err != nil {
+		s.log.Debug("terminal modes not applied", "err", err) // defaults stay, as with sshd
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := cmd.Start(); err != nil {
+		_ = ptmx.Close()
+		return nil, fmt.Errorf("start %s on a terminal: %w", cmd.Path, err)
+	}
+	return ptmx, nil
+}
+
+// runPTY runs cmd on a fresh terminal.
+func (s *session) runPTY(cmd *exec.Cmd, ws *pty.Winsize, modes []ttyMode) {
+	ptmx, err := s.startOnTerminal(cmd, ws, modes)
+	if err != nil {
+		s.failStart(err)
 		return
 	}
 	s.mu.Lock()
