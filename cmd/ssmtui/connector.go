@@ -535,6 +535,9 @@ type sshConnector struct {
 	hostKeys   *sshclient.HostKeys
 	dial       session.DialOptions
 	log        *slog.Logger
+	// identityFiles are key files offered after EIC and the agent (the
+	// demo's own key for its on-prem nodes).
+	identityFiles []string
 }
 
 var _ ui.Connector = (*sshConnector)(nil)
@@ -545,7 +548,7 @@ func (c *sshConnector) Connect(ctx context.Context, inst inventory.Instance, mod
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &sshDialer{loadConfig: c.loadConfig, hostKeys: c.hostKeys, dial: c.dial, log: log}
+	d := &sshDialer{loadConfig: c.loadConfig, hostKeys: c.hostKeys, dial: c.dial, log: log, identityFiles: c.identityFiles}
 	cfg, err := d.awsConfigFor(ctx, inst)
 	if err != nil {
 		return nil, inventory.ClassifyCredentialsError(inventory.Profile{Name: inst.Profile}, err)

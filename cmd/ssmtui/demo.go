@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/ssmtui/ssmtui/assets"
 	"github.com/ssmtui/ssmtui/inventory"
@@ -83,12 +87,19 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 		log.Warn("demo host key seed not persisted", "err", err)
 	}
 
+	// On-prem (mi-) nodes have no EC2 Instance Connect: like real ones, they
+	// accept an authorized key, here the demo's own.
+	idFile, authKeys, err := demoIdentity(cfgDir)
+	if err != nil {
+		return err
+	}
+
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	sb, err := sandbox.Start(sctx, sandbox.Options{
 		Fleet:   fleet,
 		Logger:  log,
 		Gateway: sandbox.GatewayOptions{DisableTLS: true},
-		Hosts:   sandbox.HostOptions{KeySeed: seed},
+		Hosts:   sandbox.HostOptions{KeySeed: seed, AuthorizedKeysFile: authKeys},
 	})
 	cancel()
 	if err != nil {
@@ -128,12 +139,13 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 		return env.getenv(k)
 	}}
 	return runPicker(ctx, denv, pickConfig{
-		title:      "ssmtui demo",
-		profiles:   profiles,
-		loadConfig: pickerConfigLoader(denv),
-		cacheDir:   "", // the sandbox answers at once; never mix demo rows into the real cache
-		knownHosts: filepath.Join(cfgDir, "demo_known_hosts"),
-		log:        log,
+		title:         "ssmtui demo",
+		profiles:      profiles,
+		loadConfig:    pickerConfigLoader(denv),
+		cacheDir:      "", // the sandbox answers at once; never mix demo rows into the real cache
+		knownHosts:    filepath.Join(cfgDir, "demo_known_hosts"),
+		identityFiles: []string{idFile},
+		log:           log,
 	})
 }
 
@@ -188,6 +200,45 @@ func demoKeySeed(path string) ([]byte, error) {
 		return seed, fmt.Errorf("write demo host key seed %s: %w", path, err)
 	}
 	return seed, nil
+}
+
+// demoIdentity returns the demo's SSH key file and the authorized_keys file
+// holding its public half, creating both (ed25519, 0600) in dir on first use.
+// The key only opens the demo sandbox's hosts.
+func demoIdentity(dir string) (keyFile, authorizedKeys string, err error) {
+	keyFile = filepath.Join(dir, "demo_id_ed25519")
+	authorizedKeys = filepath.Join(dir, "demo_authorized_keys")
+	if pemBytes, err := os.ReadFile(keyFile); err == nil {
+		if signer, err := ssh.ParsePrivateKey(pemBytes); err == nil {
+			line := ssh.MarshalAuthorizedKey(signer.PublicKey())
+			if err := os.WriteFile(authorizedKeys, line, 0o600); err != nil {
+				return "", "", fmt.Errorf("write demo authorized_keys: %w", err)
+			}
+			return keyFile, authorizedKeys, nil
+		}
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", "", fmt.Errorf("generate demo SSH key: %w", err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "ssmtui demo")
+	if err != nil {
+		return "", "", fmt.Errorf("encode demo SSH key: %w", err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return "", "", fmt.Errorf("encode demo SSH public key: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", "", fmt.Errorf("create %s: %w", dir, err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", "", fmt.Errorf("write demo SSH key: %w", err)
+	}
+	if err := os.WriteFile(authorizedKeys, ssh.MarshalAuthorizedKey(sshPub), 0o600); err != nil {
+		return "", "", fmt.Errorf("write demo authorized_keys: %w", err)
+	}
+	return keyFile, authorizedKeys, nil
 }
 
 func randomSeed() []byte {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 	"github.com/creack/pty"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/ssmtui/ssmtui/assets"
 	"github.com/ssmtui/ssmtui/inventory"
@@ -73,6 +74,37 @@ func TestDemoKeySeedPersists(t *testing.T) {
 	}
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
 		t.Errorf("seed mode %v, want 0600", st.Mode().Perm())
+	}
+}
+
+func TestDemoIdentityStable(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ssmtui")
+	key1, auth1, err := demoIdentity(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub1, _ := os.ReadFile(auth1)
+	key2, auth2, err := demoIdentity(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub2, _ := os.ReadFile(auth2)
+	if key1 != key2 || !bytes.Equal(pub1, pub2) || !bytes.HasPrefix(pub1, []byte("ssh-ed25519 ")) {
+		t.Fatalf("identity changed between runs or is not ed25519: %q vs %q", pub1, pub2)
+	}
+	pemBytes, err := os.ReadFile(key1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey(pemBytes)
+	if err != nil {
+		t.Fatalf("key file does not parse: %v", err)
+	}
+	if !bytes.Equal(ssh.MarshalAuthorizedKey(signer.PublicKey()), pub1) {
+		t.Error("authorized_keys does not hold the key file's public key")
+	}
+	if st, _ := os.Stat(key1); st.Mode().Perm() != 0o600 {
+		t.Errorf("key mode %v", st.Mode().Perm())
 	}
 }
 
@@ -221,7 +253,14 @@ func TestDemoInProcess(t *testing.T) {
 	type_("echo marker-$SSMTUI_INSTANCE_ID\r")
 	pos = waitText(ctx, t, scr, pos, "marker-"+id)
 	type_("exit 7\r")
-	waitText(ctx, t, scr, pos, "exit 7")
+	pos = waitText(ctx, t, scr, pos, "exit 7")
+	// An on-prem node: no EC2 Instance Connect, the demo's own key opens it.
+	type_("/\x15dc-rack12-app\r\r") // ctrl+u clears the previous filter
+	pos = waitText(ctx, t, scr, pos, "Unknown host key")
+	type_("y")
+	pos = waitText(ctx, t, scr, pos, "@dc-rack12-app")
+	type_("exit\r")
+	waitText(ctx, t, scr, pos, "exit 0")
 	type_("q")
 	select {
 	case code := <-done:

@@ -76,8 +76,10 @@ type pickConfig struct {
 	loadConfig func(ctx context.Context, profile string) (aws.Config, error)
 	cacheDir   string // "" disables the inventory cache
 	knownHosts string // the ssmtui known_hosts file
-	dial       session.DialOptions
-	log        *slog.Logger
+	// identityFiles are extra SSH keys to offer (the demo's key).
+	identityFiles []string
+	dial          session.DialOptions
+	log           *slog.Logger
 }
 
 // runPick is `ssmtui` / `ssmtui pick`.
@@ -125,7 +127,7 @@ func runPicker(ctx context.Context, env *cliEnv, pc pickConfig) error {
 	})
 	dial := pc.dial
 	dial.Logger = pc.log
-	conn := &sshConnector{loadConfig: pc.loadConfig, hostKeys: hostKeys, dial: dial, log: pc.log}
+	conn := &sshConnector{loadConfig: pc.loadConfig, hostKeys: hostKeys, dial: dial, log: pc.log, identityFiles: pc.identityFiles}
 	model := ui.New(ui.Options{Source: scanner, Connector: conn, Title: pc.title, EnableShell: true})
 	_, err = tea.NewProgram(model, tea.WithContext(ctx), tea.WithInput(env.stdin), tea.WithOutput(env.stdout)).Run()
 	if err != nil && ctx.Err() != nil && errors.Is(err, tea.ErrProgramKilled) {
