@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -10,12 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/ssmtui/ssmtui/sandbox"
 )
 
 // TestConnectInTmux runs the built binary in a real terminal (a detached
 // tmux session): `connect` reaches the sandbox host's interactive shell with
-// a PTY, a typed command's output appears, `exit` returns with status 0, and
+// a PTY after the host key was confirmed at the /dev/tty prompt, a typed
+// command's output appears, `exit` returns with status 0, and
 // afterwards the terminal is sane (`stty -a` shows icanon and echo).
 func TestConnectInTmux(t *testing.T) {
 	tmux := needTool(t, "tmux")
@@ -34,7 +38,7 @@ func TestConnectInTmux(t *testing.T) {
 		}
 		return out.String()
 	}
-	script := bin + " connect --accept-new-host-key web; echo SSMTUI-EXIT=$?; stty -a; exec sleep 600"
+	script := bin + " connect web; echo SSMTUI-EXIT=$?; stty -a; exec sleep 600"
 	tm("new-session", "-d", "-s", "cx", "-x", "120", "-y", "40", "sh", "-c", script)
 	t.Cleanup(func() { _ = exec.Command(tmux, "-S", sock, "kill-server").Run() })
 
@@ -53,10 +57,19 @@ func TestConnectInTmux(t *testing.T) {
 			}
 		}
 	}
+	// Trust on first use, asked on the terminal with the instance's key.
+	key, err := e.sb.HostPublicKey(cxWeb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := waitScreen("continue connecting (yes/no)?")
+	wantContains(t, "host-key prompt", s, cxWeb+" (web)", ssh.FingerprintSHA256(key))
+	tm("send-keys", "-t", "cx", "-l", "yes")
+	tm("send-keys", "-t", "cx", "Enter")
 	waitScreen("ec2-user@web")
 	tm("send-keys", "-t", "cx", "-l", "echo ID=$SSMTUI_INSTANCE_ID TERM=$TERM")
 	tm("send-keys", "-t", "cx", "Enter")
-	s := waitScreen("ID=" + cxWeb)
+	s = waitScreen("ID=" + cxWeb)
 	if strings.Contains(s, "TERM= ") || strings.Contains(s, "TERM=dumb") {
 		t.Errorf("no terminal type reached the remote PTY:\n%s", s)
 	}
@@ -69,5 +82,9 @@ func TestConnectInTmux(t *testing.T) {
 		if !regexp.MustCompile(`(^|\s)` + mode + `(\s|$)`).MatchString(after) {
 			t.Errorf("after the session, stty -a lacks %q (terminal left raw):\n%s", mode, after)
 		}
+	}
+	kh, err := os.ReadFile(e.knownHostsPath())
+	if err != nil || !strings.Contains(string(kh), cxWeb+" "+strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))) {
+		t.Fatalf("accepted host key not stored: %q %v", kh, err)
 	}
 }
