@@ -356,10 +356,23 @@ func (m Model) Selected() (inventory.Instance, bool) {
 // why a key did nothing, …), without styling.
 func (m Model) Status() string { return m.status }
 
+// setStatus sets the status message; the layout follows, as a long
+// message takes up to maxStatusLines lines.
 func (m *Model) setStatus(kind statusKind, format string, args ...any) {
 	m.status = fmt.Sprintf(format, args...)
 	m.statusKind = kind
+	m.layout()
 }
+
+// clearStatus removes the status message.
+func (m *Model) clearStatus() {
+	m.status = ""
+	m.layout()
+}
+
+// maxStatusLines bounds how many lines a wrapped status message takes: a
+// connect error names its cause and the next step, which rarely fits one.
+const maxStatusLines = 3
 
 func (m Model) updatePicker(msg tea.Msg) (tea.Model, tea.Cmd) {
 	k, isKey := msg.(tea.KeyPressMsg)
@@ -462,7 +475,7 @@ func (m Model) connect(mode Mode) (tea.Model, tea.Cmd) {
 	m.screen = screenConnecting
 	m.connTarget, m.connMode = inst, mode
 	m.phases = nil
-	m.status = ""
+	m.clearStatus()
 	cmd := tea.Batch(startConnect(ctx, m.connector, inst, mode, m.attempt), m.spinner.Tick)
 	return m, cmd
 }
@@ -721,11 +734,18 @@ func (m Model) statusView() string {
 	case statusErr:
 		style = st.Err
 	}
-	msg := ""
+	var msg []string
 	if m.status != "" {
-		msg = ansi.Truncate(style.Render(m.status), m.width, "…")
+		lines := strings.Split(ansi.Wrap(m.status, max(m.width, 1), " "), "\n")
+		if len(lines) > maxStatusLines {
+			lines = lines[:maxStatusLines]
+			lines[maxStatusLines-1] = ansi.Truncate(lines[maxStatusLines-1]+" …", m.width, "…")
+		}
+		for _, l := range lines {
+			msg = append(msg, style.Render(l))
+		}
 	}
-	return msg + "\n" + line
+	return strings.Join(msg, "\n") + "\n" + line
 }
 
 func (m Model) footerView() string {

@@ -558,3 +558,24 @@ func TestFinishedScanDropsWhatItDidNotReport(t *testing.T) {
 		t.Errorf("rows = %d, want 3 prod eu-west-1 + 1 staging", len(m.rows))
 	}
 }
+
+func TestLongErrorWrapsInStatus(t *testing.T) {
+	long := "ssh to i-0a1b2c3d4e5f60001: login as \"ec2-user\" (user from platform Amazon Linux) was refused; tried: EC2 Instance Connect key, ssh-agent (3 keys), ~/.ssh/id_ed25519; pick another user with --user or add your key to the instance"
+	conn := &fakeConnector{err: errors.New(long)}
+	m := loaded(t, 80, 24)
+	m.connector = conn
+	m = selectName(t, m, "web-1")
+	m, cmd := update(t, m, enterKey)
+	m = drain(t, m, cmd).(Model)
+	v := view(m)
+	if !strings.Contains(v, "pick another user with") {
+		t.Errorf("the end of a long error must stay visible (wrapped):\n%s", v)
+	}
+	lines := strings.Split(v, "\n")
+	if len(lines) > 24 {
+		t.Errorf("view has %d lines, want ≤ 24", len(lines))
+	}
+	if !strings.Contains(lines[len(lines)-1], "quit") {
+		t.Errorf("help line pushed off the screen:\n%s", v)
+	}
+}
