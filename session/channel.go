@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -237,9 +238,20 @@ func redactURL(u string) string {
 }
 
 func (c *channel) dialWS(ctx context.Context, streamURL, token string) (FrameConn, error) {
+	var bc *batchConn
+	var nd net.Dialer
 	d := websocket.Dialer{
 		Proxy:            http.ProxyFromEnvironment,
 		HandshakeTimeout: wsHandshakeTimeout,
+		ReadBufferSize:   64 << 10,
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := nd.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			bc = &batchConn{Conn: c}
+			return bc, nil
+		},
 	}
 	if c.opts.RootCAs != nil {
 		d.TLSClientConfig = &tls.Config{RootCAs: c.opts.RootCAs, MinVersion: tls.VersionTLS12}
@@ -267,7 +279,9 @@ func (c *channel) dialWS(ctx context.Context, streamURL, token string) (FrameCon
 		return nil, fmt.Errorf("send open frame for session %s: %w", c.sessionID, err)
 	}
 	ws.SetWriteDeadline(time.Time{})
-	return NewWebSocketFrameConn(ws, c.opts.PingInterval), nil
+	fc := NewWebSocketFrameConn(ws, c.opts.PingInterval).(*wsFrameConn)
+	fc.batch = bc
+	return fc, nil
 }
 
 // handshake waits for the agent's handshake (§7) or legacy shell output.

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -21,9 +22,78 @@ const DefaultPingInterval = time.Minute
 // wsFrameConn adapts a gorilla WebSocket to FrameConn.
 type wsFrameConn struct {
 	ws        *websocket.Conn
+	batch     *batchConn // nil unless the socket was dialed through one
 	closeOnce sync.Once
 	stop      chan struct{}
 	pingDone  chan struct{}
+}
+
+// batcher is implemented by transports that can coalesce a burst of
+// frames (the Stream's writer brackets each burst with it).
+type batcher interface {
+	StartBatch()
+	EndBatch() error
+}
+
+// batchConn buffers writes between StartBatch and EndBatch so that a burst
+// of small frames (data and acks) costs one write system call.
+type batchConn struct {
+	net.Conn
+	mu       sync.Mutex
+	batching bool
+	buf      []byte
+}
+
+const batchFlushAt = 64 << 10
+
+func (b *batchConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.batching {
+		return b.Conn.Write(p)
+	}
+	b.buf = append(b.buf, p...)
+	if len(b.buf) >= batchFlushAt {
+		if err := b.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (b *batchConn) flushLocked() error {
+	if len(b.buf) == 0 {
+		return nil
+	}
+	_, err := b.Conn.Write(b.buf)
+	b.buf = b.buf[:0]
+	return err
+}
+
+func (b *batchConn) StartBatch() {
+	b.mu.Lock()
+	b.batching = true
+	b.mu.Unlock()
+}
+
+func (b *batchConn) EndBatch() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.batching = false
+	return b.flushLocked()
+}
+
+func (c *wsFrameConn) StartBatch() {
+	if c.batch != nil {
+		c.batch.StartBatch()
+	}
+}
+
+func (c *wsFrameConn) EndBatch() error {
+	if c.batch != nil {
+		return c.batch.EndBatch()
+	}
+	return nil
 }
 
 // NewWebSocketFrameConn adapts ws to a [FrameConn]: binary messages are

@@ -85,9 +85,18 @@ type StreamConfig struct {
 	// ReorderCap is how many out-of-order messages are held (and acked);
 	// beyond it they are dropped unacked and the peer retransmits them.
 	ReorderCap int
-	// RecvBuffer bounds the payload bytes received but not yet taken with
-	// Recv; when it is reached the Stream stops reading its transport.
+	// RecvBuffer is how many received payload bytes, not yet taken with
+	// Recv, are acknowledged. Data beyond it is still stored, up to
+	// RecvHold more bytes, but its acknowledgement is deferred until Recv
+	// takes it: the peer's window then stops the peer while acks for our
+	// own sends keep flowing (no deadlock when the application blocks in
+	// Send). Past RecvBuffer+RecvHold — a peer without a window — the
+	// stream stops reading its transport. Memory is bounded either way.
 	RecvBuffer int
+	// RecvHold is the unacknowledged overflow above RecvBuffer; default
+	// RecvBuffer. Keep it at least the peer's Window so that a windowed
+	// peer never trips the hard stop.
+	RecvHold int
 	// ResendTimeout ends the stream with a *ResendTimeoutError when the
 	// oldest message stays unacknowledged this long while attached and not
 	// paused (the plugin gives up after 3000 resends, about 5 minutes).
@@ -118,6 +127,9 @@ func (c *StreamConfig) setDefaults() {
 	}
 	if c.RecvBuffer <= 0 {
 		c.RecvBuffer = DefaultRecvBuffer
+	}
+	if c.RecvHold <= 0 {
+		c.RecvHold = c.RecvBuffer
 	}
 	if c.ResendTimeout <= 0 {
 		c.ResendTimeout = DefaultResendTimeout
@@ -207,8 +219,9 @@ type outEntry struct {
 }
 
 type inMsg struct {
-	pt wire.PayloadType
-	p  []byte
+	pt  wire.PayloadType
+	p   []byte
+	ack *ackReq // deferred acknowledgement, sent when Recv takes it
 }
 
 type ackReq struct {
@@ -247,9 +260,12 @@ func (t *transport) kick() {
 // passed. Send blocks while the window of unacked bytes is full or the
 // service paused publication (§6.5). Incoming: stream data is delivered by
 // Recv in sequence order; every stream message is acknowledged, duplicates
-// included; out-of-order messages are held up to ReorderCap; when RecvBuffer
-// bytes are waiting for Recv the stream stops reading its transport, so a
-// stalled reader cannot grow memory.
+// included (except those whose ack is deferred, below); out-of-order
+// messages are held up to ReorderCap. A reader that lags behind is handled in
+// two steps: past RecvBuffer unread bytes new data is stored but acked only
+// when Recv takes it, so a windowed peer stops sending while acks for our own
+// sends still flow; past RecvBuffer+RecvHold the stream stops reading its
+// transport. A stalled reader therefore cannot grow memory.
 //
 // The transport is attached with Attach and may be replaced (resume): all
 // sequence state survives and unacked messages are retransmitted on the new
@@ -293,6 +309,8 @@ type Stream struct {
 	reorder  map[int64]inMsg
 	inq      []inMsg
 	inBytes  int
+	deferred int   // messages in inq whose ack is deferred
+	deferSeq int64 // lowest deferred sequence number (valid if deferred > 0)
 	acks     []ackReq
 }
 
@@ -571,7 +589,25 @@ func (s *Stream) recv(cancel, cancel2 <-chan struct{}) (wire.PayloadType, []byte
 			s.inq[0] = inMsg{}
 			s.inq = s.inq[1:]
 			s.inBytes -= len(m.p)
+			var t *transport
+			if m.ack != nil {
+				s.queueAck(*m.ack)
+				s.deferred--
+				for i := range s.inq {
+					if s.deferred == 0 {
+						break
+					}
+					if s.inq[i].ack != nil {
+						s.deferSeq = s.inq[i].ack.seq
+						break
+					}
+				}
+				t = s.cur
+			}
 			s.mu.Unlock()
+			if t != nil {
+				t.kick()
+			}
 			select {
 			case s.space <- struct{}{}:
 			default:
@@ -655,7 +691,7 @@ func (s *Stream) readLoop(t *transport) {
 		// Inbound cap: do not read while the application lags behind.
 		for {
 			s.mu.Lock()
-			full := s.inBytes >= s.cfg.RecvBuffer
+			full := s.inBytes >= s.cfg.RecvBuffer+s.cfg.RecvHold
 			s.mu.Unlock()
 			if !full {
 				break
@@ -774,8 +810,12 @@ func (s *Stream) onAckLocked(seq int64) {
 }
 
 func (s *Stream) queueAckLocked(m *wire.Message) {
+	s.queueAck(ackReq{typ: m.MessageType, id: m.MessageID, seq: m.SequenceNumber})
+}
+
+func (s *Stream) queueAck(a ackReq) {
 	if len(s.acks) < maxQueuedAcks {
-		s.acks = append(s.acks, ackReq{typ: m.MessageType, id: m.MessageID, seq: m.SequenceNumber})
+		s.acks = append(s.acks, a)
 	}
 }
 
@@ -783,7 +823,18 @@ func (s *Stream) onDataLocked(m *wire.Message) {
 	seq := m.SequenceNumber
 	switch {
 	case seq == s.expected:
-		s.deliverLocked(m.PayloadType, m.Payload)
+		in := inMsg{pt: m.PayloadType, p: m.Payload}
+		if s.inBytes >= s.cfg.RecvBuffer {
+			// Over the acked budget: store, ack when Recv takes it.
+			in.ack = &ackReq{typ: m.MessageType, id: m.MessageID, seq: seq}
+			if s.deferred == 0 {
+				s.deferSeq = seq
+			}
+			s.deferred++
+		} else {
+			s.queueAckLocked(m)
+		}
+		s.deliverLocked(in)
 		s.expected++
 		for {
 			r, ok := s.reorder[s.expected]
@@ -791,29 +842,32 @@ func (s *Stream) onDataLocked(m *wire.Message) {
 				break
 			}
 			delete(s.reorder, s.expected)
-			s.deliverLocked(r.pt, r.p)
+			s.deliverLocked(r) // acked when it was stored
 			s.expected++
 		}
-		s.queueAckLocked(m)
 		s.notifyLocked()
 	case seq > s.expected:
 		if _, ok := s.reorder[seq]; !ok {
-			if len(s.reorder) >= s.cfg.ReorderCap {
+			if len(s.reorder) >= s.cfg.ReorderCap || s.inBytes >= s.cfg.RecvBuffer {
 				return // not stored, not acked: the peer resends it
 			}
 			s.reorder[seq] = inMsg{pt: m.PayloadType, p: m.Payload}
 		}
 		s.queueAckLocked(m)
 	default:
-		s.queueAckLocked(m) // duplicate: re-ack, the ack may have been lost
+		// Duplicate: re-ack (the ack may have been lost), unless its ack
+		// is deliberately deferred.
+		if s.deferred == 0 || seq < s.deferSeq {
+			s.queueAckLocked(m)
+		}
 	}
 }
 
 // deliverLocked queues a payload for Recv. p aliases a frame the transport
 // handed over (FrameConn contract), so no copy is needed.
-func (s *Stream) deliverLocked(pt wire.PayloadType, p []byte) {
-	s.inq = append(s.inq, inMsg{pt: pt, p: p})
-	s.inBytes += len(p)
+func (s *Stream) deliverLocked(m inMsg) {
+	s.inq = append(s.inq, m)
+	s.inBytes += len(m.p)
 }
 
 func (s *Stream) writeLoop(t *transport) {
@@ -880,6 +934,11 @@ func (s *Stream) writeLoop(t *transport) {
 			if len(acks) == 0 && len(frames) == 0 {
 				break
 			}
+			bt, batched := t.fc.(batcher)
+			batched = batched && len(acks)+len(frames) > 1
+			if batched {
+				bt.StartBatch()
+			}
 			for _, a := range acks {
 				ackBody = wire.AppendAcknowledge(ackBody[:0], a.typ, a.id, a.seq)
 				m := wire.Message{
@@ -898,6 +957,12 @@ func (s *Stream) writeLoop(t *transport) {
 			}
 			for _, f := range frames {
 				if err := t.fc.WriteMessage(f); err != nil {
+					s.transportLost(t, err)
+					return
+				}
+			}
+			if batched {
+				if err := bt.EndBatch(); err != nil {
 					s.transportLost(t, err)
 					return
 				}

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -67,9 +68,17 @@ func BenchmarkStreamWebSocket(b *testing.B) {
 		conns <- ws
 	}))
 	defer srv.Close()
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	var bc *batchConn
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		bc = &batchConn{Conn: c}
+		return bc, err
+	}}
+	ws, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	benchStreams(b, NewWebSocketFrameConn(ws, 0), NewWebSocketFrameConn(<-conns, 0))
+	fc := NewWebSocketFrameConn(ws, 0).(*wsFrameConn)
+	fc.batch = bc
+	benchStreams(b, fc, NewWebSocketFrameConn(<-conns, 0))
 }

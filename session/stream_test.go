@@ -326,11 +326,21 @@ func TestStreamStalledReaderBounded(t *testing.T) {
 			}
 		}
 	}()
-	// With nobody calling Recv the stream stops at the cap.
-	waitFor(t, func() bool { return s.Stats().Buffered >= capBytes })
+	// With nobody calling Recv the stream acks RecvBuffer bytes, holds as
+	// much again unacked, then stops reading.
+	waitFor(t, func() bool { return s.Stats().Buffered >= 2*capBytes })
 	time.Sleep(50 * time.Millisecond)
-	if st := s.Stats(); st.Buffered > capBytes+size || st.Expected > capBytes/size+1 {
+	if st := s.Stats(); st.Buffered > 2*capBytes+size || st.Expected > 2*capBytes/size+1 {
 		t.Fatalf("stalled reader grew the buffer: %+v", st)
+	}
+	acked := 0
+	for len(peer.fc.in) > 0 {
+		if m := peer.next(); m.MessageType == wire.TypeAcknowledge {
+			acked++
+		}
+	}
+	if acked != capBytes/size {
+		t.Fatalf("%d messages acked, want %d (only RecvBuffer worth)", acked, capBytes/size)
 	}
 	for i := range n {
 		_, p, err := s.Recv(testCtx(t))
@@ -450,5 +460,80 @@ func waitFor(t testing.TB, cond func() bool) {
 			t.Fatal("condition not met in 10 s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestStreamDeferredAcks: data beyond RecvBuffer is acked when Recv takes
+// it, and a duplicate of a deferred message is not acked early.
+func TestStreamDeferredAcks(t *testing.T) {
+	s, peer := newTestStream(t, StreamConfig{RecvBuffer: 2, RecvHold: 100})
+	peer.data(0, wire.PayloadOutput, []byte("aa"))
+	if got := peer.nextAck(); got != 0 {
+		t.Fatal(got)
+	}
+	peer.data(1, wire.PayloadOutput, []byte("bb")) // over budget: deferred
+	peer.data(1, wire.PayloadOutput, []byte("bb")) // duplicate: still deferred
+	peer.data(0, wire.PayloadOutput, []byte("aa")) // old duplicate: re-acked
+	if got := peer.nextAck(); got != 0 {
+		t.Fatalf("ack %d, want the re-ack of 0", got)
+	}
+	if got := recvString(t, s); got != "aa" {
+		t.Fatal(got)
+	}
+	if got := recvString(t, s); got != "bb" {
+		t.Fatal(got)
+	}
+	if got := peer.nextAck(); got != 1 {
+		t.Fatalf("deferred ack %d", got)
+	}
+	if len(peer.fc.in) != 0 {
+		t.Fatal("unexpected extra frames")
+	}
+}
+
+// TestStreamEchoNoDeadlock: an application that echoes (Recv, then Send)
+// while its peer floods must not deadlock when its receive budget is full:
+// acks for its own sends must still be processed.
+func TestStreamEchoNoDeadlock(t *testing.T) {
+	a, b := newFramePipe(64)
+	// RecvHold ≥ the peer's Window: the hard stop is never reached.
+	small := StreamConfig{Window: 8 << 10, RecvBuffer: 4 << 10, RecvHold: 8 << 10}
+	cl, ag := small, small
+	cl.Role, ag.Role = RoleClient, RoleAgent
+	c, g := NewStream(cl), NewStream(ag)
+	defer c.Close()
+	defer g.Close()
+	c.Attach(a)
+	g.Attach(b)
+	ctx := testCtx(t)
+	const total = 2 << 20
+	go func() { // client: echo everything back
+		for {
+			_, p, err := c.Recv(ctx)
+			if err != nil {
+				return
+			}
+			if err := c.Send(ctx, wire.PayloadOutput, p); err != nil {
+				return
+			}
+		}
+	}()
+	go func() { // agent: flood
+		buf := make([]byte, 1024)
+		for sent := 0; sent < total; sent += len(buf) {
+			if err := g.Send(ctx, wire.PayloadOutput, buf); err != nil {
+				return
+			}
+		}
+	}()
+	// The agent reads the echo only after a delay, so every buffer fills.
+	time.Sleep(100 * time.Millisecond)
+	got := 0
+	for got < total {
+		_, p, err := g.Recv(ctx)
+		if err != nil {
+			t.Fatalf("after %d echoed bytes: %v (client %+v, agent %+v)", got, err, c.Stats(), g.Stats())
+		}
+		got += len(p)
 	}
 }
