@@ -132,9 +132,9 @@ func TestProxyStdoutIsTheStream(t *testing.T) {
 	}
 }
 
-// TestProxyUnderOpenSSH: the real ssh and scp clients use `ssmtui proxy`
-// as ProxyCommand: a command runs, 8 MiB go up and down byte-exact, and
-// every session is terminated.
+// TestProxyUnderOpenSSH: the real ssh, scp, sftp and rsync clients use
+// `ssmtui proxy` as ProxyCommand: a command runs, 8 MiB go up and down
+// byte-exact, a tree syncs, and every session is terminated.
 func TestProxyUnderOpenSSH(t *testing.T) {
 	sshBin := needTool(t, "ssh")
 	scpBin := needTool(t, "scp")
@@ -208,15 +208,48 @@ func TestProxyUnderOpenSSH(t *testing.T) {
 		t.Fatalf("remote sha256 %q", sum)
 	}
 
-	// Every proxy ended its session (ssh, scp, scp, ssh).
+	// sftp and rsync go through the same ProxyCommand (from a config file).
+	cfgFile := filepath.Join(keyDir, "ssh_config")
+	cxWrite(t, cfgFile, fmt.Sprintf("Host i-*\n  ProxyCommand %s proxy %%h %%p\n  User ec2-user\n  UserKnownHostsFile %s\n"+
+		"  StrictHostKeyChecking accept-new\n  IdentitiesOnly yes\n  IdentityFile %s\n  BatchMode yes\n  LogLevel ERROR\n", bin, kh, key))
+	sessions := 4 // ssh, scp, scp, ssh so far
+	t.Run("sftp", func(t *testing.T) {
+		sftpBin := needTool(t, "sftp")
+		batch := filepath.Join(local, "batch")
+		cxWrite(t, batch, "put "+src+" ssmtui-sftp-test.bin\nget ssmtui-sftp-test.bin "+back+".sftp\nrm ssmtui-sftp-test.bin\n")
+		sessions++
+		run(sftpBin, "-F", cfgFile, "-b", batch, cxWeb)
+		got, err := os.ReadFile(back + ".sftp")
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("sftp round trip: %d bytes, err %v", len(got), err)
+		}
+	})
+	t.Run("rsync", func(t *testing.T) {
+		rsyncBin := needTool(t, "rsync")
+		tree := filepath.Join(local, "tree")
+		cxWrite(t, filepath.Join(tree, "a.txt"), "alpha\n")
+		cxWrite(t, filepath.Join(tree, "sub", "b.bin"), string(data[:1<<20]))
+		sessions += 2
+		run(rsyncBin, "-a", "-e", "ssh -F "+cfgFile, tree+"/", cxWeb+":ssmtui-rsync-test/")
+		run(rsyncBin, "-a", "-e", "ssh -F "+cfgFile, cxWeb+":ssmtui-rsync-test/", filepath.Join(local, "tree-back")+"/")
+		got, err := os.ReadFile(filepath.Join(local, "tree-back", "sub", "b.bin"))
+		if err != nil || !bytes.Equal(got, data[:1<<20]) {
+			t.Fatalf("rsync round trip: %d bytes, err %v", len(got), err)
+		}
+		if a, err := os.ReadFile(filepath.Join(local, "tree-back", "a.txt")); err != nil || string(a) != "alpha\n" {
+			t.Fatalf("rsync a.txt = %q, %v", a, err)
+		}
+	})
+
+	// Every proxy ended its session.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for ctx.Err() == nil && e.sb.Stats().Calls["ssm.TerminateSession"] < 4 {
+	for ctx.Err() == nil && e.sb.Stats().Calls["ssm.TerminateSession"] < sessions {
 		time.Sleep(50 * time.Millisecond)
 	}
 	st := e.sb.Stats()
-	if st.Calls["ssm.StartSession"] != 4 || st.Calls["ssm.TerminateSession"] != 4 {
-		t.Fatalf("StartSession %d, TerminateSession %d, want 4 and 4", st.Calls["ssm.StartSession"], st.Calls["ssm.TerminateSession"])
+	if st.Calls["ssm.StartSession"] != sessions || st.Calls["ssm.TerminateSession"] != sessions {
+		t.Fatalf("StartSession %d, TerminateSession %d, want %d each", st.Calls["ssm.StartSession"], st.Calls["ssm.TerminateSession"], sessions)
 	}
 }
 
