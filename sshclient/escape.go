@@ -23,7 +23,8 @@ type escapeReader struct {
 
 	lineStart bool   // the next byte is at the start of a line
 	pending   bool   // an escape character was seen at line start
-	out       []byte // processed bytes not yet returned
+	out       []byte // processed bytes; out[off:] not yet returned
+	off       int
 	scratch   []byte
 	quit      bool
 	err       error // sticky error from r
@@ -40,7 +41,8 @@ func (e *escapeReader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	for len(e.out) == 0 {
+	for e.off == len(e.out) {
+		e.out, e.off = e.out[:0], 0 // reuse the buffer
 		switch {
 		case e.quit:
 			return 0, io.EOF
@@ -60,8 +62,8 @@ func (e *escapeReader) Read(p []byte) (int, error) {
 			e.err = err
 		}
 	}
-	n := copy(p, e.out)
-	e.out = e.out[n:]
+	n := copy(p, e.out[e.off:])
+	e.off += n
 	return n, nil
 }
 

@@ -15,7 +15,7 @@ import (
 )
 
 // connected returns a client authenticated with a key file.
-func connected(t *testing.T, srv *testServer, mutate ...func(*Config)) *Client {
+func connected(t testing.TB, srv *testServer, mutate ...func(*Config)) *Client {
 	t.Helper()
 	env := newTestEnv(t)
 	cfg := authorizedConfig(t, srv, env, "i-0exec")

@@ -43,7 +43,7 @@ func (p *fakePrompter) Passphrase(ctx context.Context, prompt string) ([]byte, e
 
 // authorizedClient returns a Config whose identity file the server accepts
 // for ec2-user.
-func authorizedConfig(t *testing.T, srv *testServer, env *testEnv, id string) Config {
+func authorizedConfig(t testing.TB, srv *testServer, env *testEnv, id string) Config {
 	t.Helper()
 	priv, pub := newEd25519(t)
 	writeKey(t, filepath.Join(env.home, ".ssh", "id_ed25519"), priv, "", false)

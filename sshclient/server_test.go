@@ -30,7 +30,7 @@ import (
 // public keys per user, records what clients offered and asked for, and runs
 // a tiny scripted shell and exec.
 type testServer struct {
-	t    *testing.T
+	t    testing.TB
 	ln   net.Listener
 	conf *ssh.ServerConfig
 	keys []ssh.Signer // host keys
@@ -78,7 +78,7 @@ func newSigner(t testing.TB, typ string) ssh.Signer {
 }
 
 // startServer runs a server with the given host key types (default ed25519).
-func startServer(t *testing.T, hostKeyTypes ...string) *testServer {
+func startServer(t testing.TB, hostKeyTypes ...string) *testServer {
 	t.Helper()
 	if len(hostKeyTypes) == 0 {
 		hostKeyTypes = []string{"ed25519"}
@@ -130,7 +130,7 @@ func (s *testServer) offeredKeys() []string {
 	return append([]string(nil), s.offered...)
 }
 
-func (s *testServer) dial(t *testing.T) net.Conn {
+func (s *testServer) dial(t testing.TB) net.Conn {
 	t.Helper()
 	c, err := net.Dial("tcp", s.ln.Addr().String())
 	if err != nil {
@@ -331,7 +331,7 @@ type testEnv struct {
 	hosts *HostKeys
 }
 
-func newTestEnv(t *testing.T) *testEnv {
+func newTestEnv(t testing.TB) *testEnv {
 	t.Helper()
 	home := t.TempDir()
 	hk, err := OpenHostKeys(filepath.Join(home, "config", "ssmtui", "known_hosts"))
@@ -353,14 +353,14 @@ func (e *testEnv) config(id string) Config {
 	}
 }
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
 
 // connect dials srv and runs Connect; the client is closed at cleanup.
-func connect(t *testing.T, srv *testServer, cfg Config) (*Client, error) {
+func connect(t testing.TB, srv *testServer, cfg Config) (*Client, error) {
 	t.Helper()
 	c, err := Connect(testContext(t), srv.dial(t), cfg)
 	if err == nil {
@@ -371,7 +371,7 @@ func connect(t *testing.T, srv *testServer, cfg Config) (*Client, error) {
 
 // writeKey stores key's private half at path (OpenSSH format, encrypted when
 // passphrase is set) and its public half at path.pub unless noPub.
-func writeKey(t *testing.T, path string, key ed25519.PrivateKey, passphrase string, noPub bool) {
+func writeKey(t testing.TB, path string, key ed25519.PrivateKey, passphrase string, noPub bool) {
 	t.Helper()
 	var block *pem.Block
 	var err error
@@ -401,7 +401,7 @@ func writeKey(t *testing.T, path string, key ed25519.PrivateKey, passphrase stri
 	}
 }
 
-func newEd25519(t *testing.T) (ed25519.PrivateKey, ssh.PublicKey) {
+func newEd25519(t testing.TB) (ed25519.PrivateKey, ssh.PublicKey) {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
