@@ -677,6 +677,7 @@ func (m Model) detailsView() string {
 		}
 	}
 	add(st(m.styles.Key, inst.Name))
+	add(inst.PrivateIP)
 	add(inst.PlatformName + " " + inst.PlatformVersion)
 	if inst.AgentVersion != "" {
 		add("agent " + inst.AgentVersion)
