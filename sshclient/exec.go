@@ -12,8 +12,12 @@ import (
 // Exec runs one command on the instance without a PTY, streaming its output
 // to stdout and stderr (nil discards). stdin is forwarded when it is non-nil
 // and not a terminal, and the remote side sees EOF when it ends (so "cat"
-// finishes); otherwise the command gets an empty stdin. Keepalives run while
-// the command does.
+// finishes); otherwise the command gets an empty stdin. Terminals, pipes and
+// sockets (*os.File) are read through a cancelable reader that is stopped and
+// joined before Exec returns; other readers (a regular file, a bytes.Reader)
+// may see one more Read from the forwarding goroutine after Exec returns,
+// which then fails on the closed session and exits. Keepalives run while the
+// command does.
 //
 // It returns nil for exit 0, *ExitError for a non-zero status or a signal,
 // an error wrapping ErrKeepAliveTimeout when the server stopped answering, or
@@ -39,10 +43,7 @@ func (c *Client) Exec(ctx context.Context, cmd string, stdin io.Reader, stdout, 
 		if err != nil {
 			return fmt.Errorf("open stdin of session on %s: %w", c.instanceID, err)
 		}
-		cr, err := cancelreader.NewReader(stdin)
-		if err != nil {
-			return fmt.Errorf("read stdin: %w", err)
-		}
+		cr := newStdinReader(stdin)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -55,7 +56,7 @@ func (c *Client) Exec(ctx context.Context, cmd string, stdin io.Reader, stdout, 
 			if cr.Cancel() {
 				<-done
 			}
-			_ = cr.Close()
+			cr.Close()
 		}
 	}
 	if err := sess.Start(cmd); err != nil {

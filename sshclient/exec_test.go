@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -83,6 +84,25 @@ func TestExecForwardsStdin(t *testing.T) {
 		}
 		if out.String() != in {
 			t.Fatalf("cat returned %d bytes, want %d", out.Len(), len(in))
+		}
+	})
+	t.Run("regular file", func(t *testing.T) {
+		// epoll refuses regular files: the input is read without a watcher.
+		path := filepath.Join(t.TempDir(), "in")
+		if err := os.WriteFile(path, []byte("from a file"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		var out bytes.Buffer
+		if err := c.Exec(testContext(t), "cat", f, &out, nil); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != "from a file" {
+			t.Fatalf("cat returned %q", out.String())
 		}
 	})
 	t.Run("pipe", func(t *testing.T) {

@@ -176,10 +176,7 @@ func (s *Shell) Run() error {
 	// Stdin pump: cancelable, and joined before the terminal is restored
 	// and Run returns, so it never steals the picker's next keystroke.
 	var userQuit atomic.Bool
-	cr, err := cancelreader.NewReader(in)
-	if err != nil {
-		return fmt.Errorf("read keyboard: %w", err)
-	}
+	cr := newStdinReader(in)
 	var src io.Reader = cr
 	if inTTY && !s.NoEscape {
 		esc := s.EscapeChar
@@ -210,7 +207,7 @@ func (s *Shell) Run() error {
 		} else {
 			log.Debug("stdin reader cannot be cancelled; a keystroke may be lost")
 		}
-		_ = cr.Close()
+		cr.Close()
 	}()
 
 	if rs != nil {
