@@ -30,9 +30,9 @@ func (s regionState) pending(gen int, scanning bool) bool {
 	return scanning && (s.result.FromCache || s.gen != gen)
 }
 
-// shortError names the cause of a region failure in a few words: the AWS
-// error code when the error carries one (AccessDenied, ThrottlingException),
-// else the first line of the message.
+// shortError names the cause of a region failure in a word or a few: the
+// inventory's classification (AccessDenied, Throttled, RegionNotEnabled,
+// Timeout), else the AWS error code, else the first line of the message.
 func shortError(err error) string {
 	var sso *inventory.SSOExpiredError
 	if errors.As(err, &sso) {
@@ -41,6 +41,19 @@ func shortError(err error) string {
 	var cred *inventory.CredentialsError
 	if errors.As(err, &cred) {
 		return "no credentials"
+	}
+	var re *inventory.RegionError
+	if errors.As(err, &re) {
+		switch re.Kind {
+		case inventory.KindAccessDenied:
+			return "AccessDenied"
+		case inventory.KindThrottled:
+			return "Throttled"
+		case inventory.KindRegionDisabled:
+			return "RegionNotEnabled"
+		case inventory.KindTimeout:
+			return "Timeout"
+		}
 	}
 	var coded interface{ ErrorCode() string }
 	if errors.As(err, &coded) && coded.ErrorCode() != "" {

@@ -21,9 +21,17 @@ func TestShortError(t *testing.T) {
 		err  error
 		want string
 	}{
-		"aws error code through wrapping": {
+		"classified access denied": {
 			err:  &inventory.RegionError{Profile: "p", Region: "r", Op: "ssm:DescribeInstanceInformation", Kind: inventory.KindAccessDenied, Err: codedErr{"AccessDeniedException"}},
-			want: "AccessDeniedException",
+			want: "AccessDenied",
+		},
+		"classified throttling": {
+			err:  fmt.Errorf("scan: %w", &inventory.RegionError{Kind: inventory.KindThrottled, Err: codedErr{"ThrottlingException"}}),
+			want: "Throttled",
+		},
+		"aws error code through wrapping": {
+			err:  &inventory.RegionError{Profile: "p", Region: "r", Kind: inventory.KindOther, Err: codedErr{"InternalServerError"}},
+			want: "InternalServerError",
 		},
 		"sso expired names the fix": {
 			err:  &inventory.SSOExpiredError{Profile: "dev", Err: errors.New("token expired")},
