@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/ssmtui/ssmtui/inventory"
 	"github.com/ssmtui/ssmtui/sshclient"
 )
 
@@ -86,11 +89,6 @@ func openSSH(ctx context.Context, env *cliEnv, f sshFlags, target string) (*sshc
 	if err != nil {
 		return nil, err
 	}
-	inst, cfg, err := tc.resolve(ctx, target)
-	if err != nil {
-		return nil, transportError(err)
-	}
-	log.Debug("target resolved", "target", target, "instance", inst.ID, "region", inst.Region, "profile", inst.Profile)
 	hostKeys, err := sshclient.OpenHostKeys("")
 	if err != nil {
 		return nil, fmt.Errorf("open known_hosts: %w", err)
@@ -103,7 +101,10 @@ func openSSH(ctx context.Context, env *cliEnv, f sshFlags, target string) (*sshc
 	if hasTTY() {
 		p = sshclient.TTYPrompter{}
 	}
-	client, err := d.connectSSHWith(ctx, cfg, inst, p, cliEvents(env.stderr, f.debug))
+	client, err := retryStale(ctx, tc, target, func(inst inventory.Instance, cfg aws.Config) (*sshclient.Client, error) {
+		log.Debug("target resolved", "target", target, "instance", inst.ID, "region", inst.Region, "profile", inst.Profile)
+		return d.connectSSHWith(ctx, cfg, inst, p, cliEvents(env.stderr, f.debug))
+	})
 	if err != nil {
 		return nil, transportError(err)
 	}

@@ -490,3 +490,32 @@ func TestEICUnsupportedFallsBackToKeyFile(t *testing.T) {
 	}
 	wantContains(t, "stderr", r.stderr, "EC2 Instance Connect is not supported", "key files")
 }
+
+// TestStaleCacheIsLookedUpAgain: the cache says "web" is an instance that
+// no longer exists; StartSession answers TargetNotConnected, the target is
+// looked up live once, and the command reaches the real "web".
+func TestStaleCacheIsLookedUpAgain(t *testing.T) {
+	e := newCxEnv(t, sandbox.Options{})
+	e.trustHost(t, cxWeb)
+	cacheDir := inventory.DefaultCacheDir()
+	gone := inventory.Instance{ID: "i-0a0000000000000ff", Name: "web", Region: "us-east-1", Profile: cxProfile, PingStatus: "Online"}
+	if err := inventory.SaveCache(cacheDir, cxProfile, []inventory.Result{{Profile: cxProfile, Region: "us-east-1", Instances: []inventory.Instance{gone}, Fetched: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	r := e.run(t, nil, "exec", "web", "--", "echo $SSMTUI_INSTANCE_ID")
+	if r.code != 0 || r.stdout != cxWeb+"\n" {
+		t.Fatalf("exec with a stale cache: %+v", r)
+	}
+	st := e.sb.Stats()
+	if st.Calls["ssm.StartSession"] != 2 || st.Calls["ssm.DescribeInstanceInformation"] == 0 {
+		t.Fatalf("calls %v: want a failed StartSession, a live scan and a second StartSession", st.Calls)
+	}
+	// The live scan refreshed the cache: the next run needs no scan.
+	before := e.sb.Stats().Calls["ssm.DescribeInstanceInformation"]
+	if r := e.run(t, nil, "exec", "web", "--", "true"); r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	if after := e.sb.Stats().Calls["ssm.DescribeInstanceInformation"]; after != before {
+		t.Fatalf("cache not refreshed: DescribeInstanceInformation %d → %d", before, after)
+	}
+}

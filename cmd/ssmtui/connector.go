@@ -122,6 +122,7 @@ type resolver struct {
 	noCache    bool
 	loadConfig func(ctx context.Context, profile string) (aws.Config, error)
 	log        *slog.Logger
+	cached     bool // the last resolve answered from the cache
 }
 
 // resolve maps target to an instance: the inventory cache first, then (for
@@ -129,9 +130,11 @@ type resolver struct {
 // live scan of the profile's regions (only --region when given).
 func (r *resolver) resolve(ctx context.Context, target string) (inventory.Instance, error) {
 	isID := instanceIDPattern.MatchString(target)
+	r.cached = false
 	if !r.noCache && r.cacheDir != "" {
 		if inst, ok := r.fromCache(target, isID); ok {
 			r.log.Debug("target resolved from cache", "target", target, "instance", inst.ID, "region", inst.Region)
+			r.cached = true
 			return inst, nil
 		}
 	}
@@ -667,6 +670,40 @@ func (tc *targetCommand) resolve(ctx context.Context, target string) (inventory.
 	if err != nil {
 		return inst, aws.Config{}, err
 	}
+	return tc.configFor(ctx, inst)
+}
+
+// retryStale runs open on target's instance; when that instance came from
+// the inventory cache and Session Manager says it is not connected, the
+// cache may be stale (instance replaced, moved, or now offline): target is
+// looked up live once and, if that finds something different, open runs
+// again on it (so the error, if any, reflects the live state).
+func retryStale[T any](ctx context.Context, tc *targetCommand, target string, open func(inventory.Instance, aws.Config) (T, error)) (T, error) {
+	inst, cfg, err := tc.resolve(ctx, target)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, err := open(inst, cfg)
+	if err == nil || !tc.resolver.cached || !errors.Is(err, session.ErrTargetNotConnected) {
+		return v, err
+	}
+	live := *tc.resolver
+	live.noCache = true
+	fresh, lerr := live.resolve(ctx, target)
+	if lerr != nil || (fresh.ID == inst.ID && fresh.Region == inst.Region && fresh.PingStatus == inst.PingStatus) {
+		return v, err
+	}
+	tc.log.Debug("cached target was stale; retrying with the live inventory", "target", target, "cached", inst.ID, "live", fresh.ID)
+	_, fcfg, cerr := tc.configFor(ctx, fresh)
+	if cerr != nil {
+		return v, err
+	}
+	return open(fresh, fcfg)
+}
+
+// configFor loads the aws.Config of inst's profile in inst's region.
+func (tc *targetCommand) configFor(ctx context.Context, inst inventory.Instance) (inventory.Instance, aws.Config, error) {
 	cfg, err := tc.loadConfig(ctx, inst.Profile)
 	if err != nil {
 		return inst, aws.Config{}, inventory.ClassifyCredentialsError(tc.resolver.profile, err)

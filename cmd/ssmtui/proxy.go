@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2instanceconnect"
 
+	"github.com/ssmtui/ssmtui/inventory"
 	"github.com/ssmtui/ssmtui/session"
 	"github.com/ssmtui/ssmtui/sshclient"
 )
@@ -74,21 +75,19 @@ func runProxy(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	inst, cfg, err := tc.resolve(ctx, target)
-	if err != nil {
-		return err
-	}
-	if *eicKey != "" {
-		if err := pushKeyFile(ctx, cfg, inst.ID, *user, *eicKey); err != nil {
-			return err
-		}
-	}
 	d := &sshDialer{loadConfig: tc.loadConfig, log: log}
-	conn, err := d.dialSession(ctx, cfg, inst, port)
+	conn, err := retryStale(ctx, tc, target, func(inst inventory.Instance, cfg aws.Config) (*session.Conn, error) {
+		if *eicKey != "" {
+			if err := pushKeyFile(ctx, cfg, inst.ID, *user, *eicKey); err != nil {
+				return nil, err
+			}
+		}
+		return d.dialSession(ctx, cfg, inst, port)
+	})
 	if err != nil {
 		return err
 	}
-	log.Debug("proxy session open", "instance", inst.ID, "port", port, "session", conn.SessionID())
+	log.Debug("proxy session open", "target", target, "port", port, "session", conn.SessionID())
 	return bridge(ctx, conn, env.stdin, env.stdout)
 }
 

@@ -72,12 +72,12 @@ func runShell(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	inst, cfg, err := tc.resolve(ctx, pos[0])
-	if err != nil {
-		return transportError(err)
-	}
 	opts := session.DialOptions{DocumentName: *document, Logger: log}
-	sess, err := openSSMShell(ctx, cfg, inst, opts, log)
+	var inst inventory.Instance
+	sess, err := retryStale(ctx, tc, pos[0], func(i inventory.Instance, cfg aws.Config) (*session.ShellSession, error) {
+		inst = i
+		return openSSMShell(ctx, cfg, i, opts, log)
+	})
 	if err != nil {
 		return transportError(err)
 	}
