@@ -95,8 +95,9 @@ type Config struct {
 	// closed as dead.
 	KeepAliveInterval time.Duration
 	KeepAliveMax      int
-	// OnEvent receives progress events on Connect's goroutine; it must not
-	// block for long.
+	// OnEvent receives progress events while Connect runs, one at a time
+	// (host-key events come from x/crypto's key-exchange goroutine); it
+	// must not block for long.
 	OnEvent func(Event)
 	// Logger receives debug logs; nil discards them.
 	Logger *slog.Logger
@@ -374,7 +375,7 @@ func (h *hostKeyChecker) verify(hostname string, key ssh.PublicKey) error {
 		if err != nil && !errors.Is(err, ErrPromptCancelled) {
 			return fmt.Errorf("confirm host key of %s: %w", id, err)
 		}
-		if !ok {
+		if !ok || err != nil { // a cancelled prompt is a no, whatever it says
 			return fmt.Errorf("host key %s of %s: %w", describeKey(key), id, ErrHostKeyRejected)
 		}
 	}

@@ -5,6 +5,7 @@ package sshclient
 import (
 	"errors"
 	"io"
+	"maps"
 	"os"
 	"reflect"
 	"strings"
@@ -52,6 +53,9 @@ func ptyShell(t *testing.T, c *Client) (master, slave *os.File, out *syncBuffer,
 }
 
 func TestShellUnderPTY(t *testing.T) {
+	t.Setenv("LANG", "nl_NL.UTF-8")
+	t.Setenv("LC_TIME", "C")
+	t.Setenv("SSMTUI_NOT_FORWARDED", "x")
 	srv := startServer(t)
 	c := connected(t, srv)
 	master, slave, out, before, done := ptyShell(t, c)
@@ -83,6 +87,12 @@ func TestShellUnderPTY(t *testing.T) {
 	srv.mu.Unlock()
 	if len(reqs) != 1 || reqs[0] != (ptyReq{Term: "xterm-test", W: 100, H: 30}) {
 		t.Fatalf("pty requests = %+v, want xterm-test 100×30", reqs)
+	}
+	srv.mu.Lock()
+	env := maps.Clone(srv.env)
+	srv.mu.Unlock()
+	if env["LANG"] != "nl_NL.UTF-8" || env["LC_TIME"] != "C" || env["SSMTUI_NOT_FORWARDED"] != "" {
+		t.Fatalf("env requests = %v, want LANG and LC_* only", env)
 	}
 	waitFor(t, "terminal reset sequence", func() bool { return strings.Contains(out.String(), termReset) })
 }
