@@ -62,6 +62,9 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 	if fset.NArg() > 0 {
 		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", fset.Arg(0))}
 	}
+	if err := requireTerminal(env); err != nil {
+		return err
+	}
 	var fleet *sandbox.Fleet
 	var err error
 	if *fleetFile != "" {

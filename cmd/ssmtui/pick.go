@@ -82,10 +82,25 @@ type pickConfig struct {
 	log           *slog.Logger
 }
 
+// errNoTerminal is returned when the picker is started without a terminal.
+var errNoTerminal = errors.New("the picker needs a terminal on stdin and stdout; in scripts use `ssmtui list` or `ssmtui connect TARGET`")
+
+// requireTerminal fails early, before any AWS call, when the picker could
+// not draw or read keys.
+func requireTerminal(env *cliEnv) error {
+	if !isTerminal(env.stdin) || !isTerminal(env.stdout) {
+		return &exitError{code: 2, err: errNoTerminal}
+	}
+	return nil
+}
+
 // runPick is `ssmtui` / `ssmtui pick`.
 func runPick(ctx context.Context, env *cliEnv, args []string) error {
 	f, help, err := parsePickFlags(args, env.stderr)
 	if err != nil || help {
+		return err
+	}
+	if err := requireTerminal(env); err != nil {
 		return err
 	}
 	profiles, err := selectProfiles(env, f.profiles, f.allProfiles)

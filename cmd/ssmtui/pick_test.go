@@ -135,3 +135,13 @@ func TestPickInProcess(t *testing.T) {
 		t.Error("inventory cache not written")
 	}
 }
+
+func TestPickerNeedsTerminal(t *testing.T) {
+	for _, args := range [][]string{nil, {"pick"}, {"demo"}} {
+		var stderr bytes.Buffer
+		env := &cliEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }}
+		if code := runMain(context.Background(), env, args); code != 2 || !strings.Contains(stderr.String(), "needs a terminal") {
+			t.Errorf("%v without a terminal: exit %d, stderr %q", args, code, stderr.String())
+		}
+	}
+}
