@@ -279,6 +279,17 @@ func Connect(ctx context.Context, conn net.Conn, cfg Config) (*Client, error) {
 		if hk.err != nil {
 			return nil, hk.err
 		}
+		var neg *ssh.AlgorithmNegotiationError
+		if errors.As(err, &neg) && neg.What == "host key" && len(known) > 0 {
+			// Pinned to the stored key's type, and the server no longer has
+			// one: a changed key, so fail closed the same way.
+			mm := &HostKeyMismatchError{InstanceID: cfg.InstanceID, File: cfg.HostKeys.Path(),
+				Offered: "only " + strings.Join(neg.RequestedAlgorithms, ", ") + " host keys"}
+			for _, k := range known {
+				mm.Known = append(mm.Known, fmt.Sprintf("%s (%s:%d)", describeKey(k.Key), k.Filename, k.Line))
+			}
+			return nil, mm
+		}
 		if chain.fatal != nil {
 			return nil, fmt.Errorf("ssh handshake with %s: %w", cfg.InstanceID, chain.fatal)
 		}

@@ -280,3 +280,26 @@ func TestHostKeysAddConcurrent(t *testing.T) {
 }
 
 func keyEqual(a, b ssh.PublicKey) bool { return string(a.Marshal()) == string(b.Marshal()) }
+
+// A server that no longer has a key of the stored type cannot be pinned; that
+// is a changed key too and must fail closed with the same explanation.
+func TestHostKeyTypeChangedFailsClosed(t *testing.T) {
+	srv := startServer(t, "ecdsa")
+	env := newTestEnv(t)
+	const id = "i-0eeeeeeeeeeeeeeee"
+	cfg := authorizedConfig(t, srv, env, id)
+	old := newSigner(t, "ed25519").PublicKey()
+	if err := env.hosts.Add(id, old); err != nil {
+		t.Fatal(err)
+	}
+	_, err := connect(t, srv, cfg)
+	var mm *HostKeyMismatchError
+	if !errors.As(err, &mm) {
+		t.Fatalf("Connect = %v, want *HostKeyMismatchError", err)
+	}
+	for _, want := range []string{ssh.FingerprintSHA256(old), "ecdsa-sha2-nistp256", ForgetCommand + " " + id} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
