@@ -212,25 +212,32 @@ func promptLabel(inst Instance) string {
 	return label
 }
 
-// writeShellRC gives bash a prompt naming the instance: an interactive
-// bash reads the system bashrc (which sets its own PS1) and then
-// $HOME/.bashrc. An existing file is kept.
+// writeShellRC gives the common interactive shells a prompt naming the
+// instance, and spares zsh its new-user wizard (which runs when $HOME has no
+// startup files). An interactive bash reads the system bashrc (which sets
+// its own PS1) and then $HOME/.bashrc; zsh reads $HOME/.zshrc. Existing
+// files are kept.
 func writeShellRC(dir, instanceID, label string) error {
-	rc := fmt.Sprintf("# Written by the ssmtui sandbox: this is the home directory of instance %s.\n"+
-		"PS1='$USER@%s:\\w\\$ '\n", instanceID, label)
-	f, err := os.OpenFile(filepath.Join(dir, ".bashrc"), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return nil
+	head := fmt.Sprintf("# Written by the ssmtui sandbox: this is the home directory of instance %s.\n", instanceID)
+	files := map[string]string{
+		".bashrc": head + fmt.Sprintf("PS1='$USER@%s:\\w\\$ '\n", label),
+		".zshrc":  head + fmt.Sprintf("PROMPT=\"${USER}@%s:%%~%%# \"\n", label),
 	}
-	if err != nil {
-		return fmt.Errorf("write shell rc of %s: %w", instanceID, err)
-	}
-	if _, err := f.WriteString(rc); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("write shell rc of %s: %w", instanceID, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write shell rc of %s: %w", instanceID, err)
+	for name, content := range files {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("write %s of %s: %w", name, instanceID, err)
+		}
+		_, werr := f.WriteString(content)
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return fmt.Errorf("write %s of %s: %w", name, instanceID, werr)
+		}
 	}
 	return nil
 }

@@ -550,3 +550,32 @@ func TestPerInstanceDirAndShell(t *testing.T) {
 		t.Errorf("note.txt visible on %s (test -e status %d)", hostUbuntu, got)
 	}
 }
+
+func TestWriteShellRC(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ".zshrc"), []byte("# mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeShellRC(dir, hostAL, "web-1"); err != nil {
+		t.Fatal(err)
+	}
+	bashrc, err := os.ReadFile(filepath.Join(dir, ".bashrc"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(string(bashrc), "PS1='$USER@web-1:\\w\\$ '\n") {
+		t.Errorf(".bashrc = %q", bashrc)
+	}
+	zshrc, err := os.ReadFile(filepath.Join(dir, ".zshrc"))
+	if err != nil || string(zshrc) != "# mine\n" {
+		t.Errorf("existing .zshrc replaced: %q, %v", zshrc, err)
+	}
+	other := t.TempDir()
+	if err := writeShellRC(other, hostAL, "web-1"); err != nil {
+		t.Fatal(err)
+	}
+	zshrc, err = os.ReadFile(filepath.Join(other, ".zshrc"))
+	if err != nil || !strings.HasSuffix(string(zshrc), "PROMPT=\"${USER}@web-1:%~%# \"\n") {
+		t.Errorf(".zshrc = %q, %v", zshrc, err)
+	}
+}
