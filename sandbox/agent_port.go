@@ -71,13 +71,7 @@ func (a *agent) isSelf(host string) bool {
 
 // sshAddr returns the loopback address of the instance's SSH server.
 func (g *gateway) sshAddr(ctx context.Context, instanceID string) (string, error) {
-	h, ok := any(g.sb.host).(interface {
-		Addr(context.Context, string) (string, error)
-	})
-	if !ok {
-		return "", fmt.Errorf("reach SSH on %s: %w: the sandbox has no SSH hosts", instanceID, errTargetUnavailable)
-	}
-	addr, err := h.Addr(ctx, instanceID)
+	addr, err := g.sb.host.Addr(ctx, instanceID)
 	if err != nil {
 		return "", fmt.Errorf("reach SSH on %s: %w: %w", instanceID, errTargetUnavailable, err)
 	}

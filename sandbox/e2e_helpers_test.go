@@ -97,15 +97,33 @@ func testContext(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// echoServer listens on loopback and echoes every connection.
+// echoServer listens on loopback and echoes every connection; cleanup
+// closes the listener and every connection.
 func echoServer(t testing.TB) int {
+	return tcpServer(t, func(c net.Conn) { _, _ = io.Copy(c, c) })
+}
+
+// tcpServer serves every loopback connection with h.
+func tcpServer(t testing.TB, h func(net.Conn)) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { _ = ln.Close(); wg.Wait() })
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[net.Conn]bool{}
+	)
+	t.Cleanup(func() {
+		_ = ln.Close()
+		mu.Lock()
+		for c := range conns {
+			_ = c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -114,11 +132,14 @@ func echoServer(t testing.TB) int {
 			if err != nil {
 				return
 			}
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				_, _ = io.Copy(c, c)
+				h(c)
 			}()
 		}
 	}()
@@ -136,8 +157,8 @@ type testClient struct {
 	st        *session.Stream
 	clientID  string
 
-	mu      sync.Mutex
-	resumes int
+	mu        sync.Mutex
+	resumes   int
 	resumeErr error
 
 	AgentVersion string
@@ -291,3 +312,37 @@ func (c *testClient) waitEnd(ctx context.Context) error {
 		}
 	}
 }
+
+// streamConn is a net.Conn over a test client's Output stream (enough for
+// x/crypto/ssh and smux; deadlines are not supported).
+type streamConn struct {
+	c   *testClient
+	ctx context.Context
+	buf []byte
+}
+
+func (s *streamConn) Read(p []byte) (int, error) {
+	for len(s.buf) == 0 {
+		pt, b, err := s.c.st.Recv(s.ctx)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return 0, io.EOF
+			}
+			return 0, err
+		}
+		if pt == wire.PayloadOutput {
+			s.buf = b
+		}
+	}
+	n := copy(p, s.buf)
+	s.buf = s.buf[n:]
+	return n, nil
+}
+
+func (s *streamConn) Write(p []byte) (int, error)      { return s.c.st.Write(s.ctx, wire.PayloadOutput, p) }
+func (s *streamConn) Close() error                     { return nil }
+func (s *streamConn) LocalAddr() net.Addr              { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)} }
+func (s *streamConn) RemoteAddr() net.Addr             { return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 22} }
+func (s *streamConn) SetDeadline(time.Time) error      { return nil }
+func (s *streamConn) SetReadDeadline(time.Time) error  { return nil }
+func (s *streamConn) SetWriteDeadline(time.Time) error { return nil }

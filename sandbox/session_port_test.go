@@ -3,6 +3,8 @@ package sandbox_test
 import (
 	"bytes"
 	"errors"
+	"io"
+	"net"
 	"strconv"
 	"testing"
 	"time"
@@ -59,5 +61,34 @@ func TestStdioPortSessionEcho(t *testing.T) {
 	end, err := sb.WaitSessionEnd(ctx, aws.ToString(out.SessionId))
 	if err != nil || end.Status != "Terminated" {
 		t.Fatalf("final %+v %v", end, err)
+	}
+}
+
+// TestStdioTargetEOFEndsSession: in stdio mode the target closing its
+// connection ends the session, after its last bytes reached the client.
+func TestStdioTargetEOFEndsSession(t *testing.T) {
+	sb := startSandbox(t, sandbox.Options{})
+	api := ssmClient(t, sb)
+	ctx := testContext(t, 30*time.Second)
+	greeting := bytes.Repeat([]byte("SSH-2.0-fake\r\n"), 300)
+	port := tcpServer(t, func(c net.Conn) { _, _ = c.Write(greeting) })
+	out, err := api.StartSession(ctx, &ssm.StartSessionInput{
+		Target:       aws.String(instOnline),
+		DocumentName: aws.String("AWS-StartSSHSession"),
+		Parameters:   map[string][]string{"portNumber": {strconv.Itoa(port)}},
+	})
+	if err != nil {
+		t.Fatalf("StartSession: %v", err)
+	}
+	c := openClient(t, api, out, nil)
+	if err := c.handshake(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.readOutput(ctx, len(greeting))
+	if err != nil || !bytes.Equal(got, greeting) {
+		t.Fatalf("greeting: %d bytes, %v", len(got), err)
+	}
+	if err := c.waitEnd(ctx); !errors.Is(err, io.EOF) {
+		t.Fatalf("end: %v", err)
 	}
 }
