@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -518,4 +519,59 @@ func TestStaleCacheIsLookedUpAgain(t *testing.T) {
 	if after := e.sb.Stats().Calls["ssm.DescribeInstanceInformation"]; after != before {
 		t.Fatalf("cache not refreshed: DescribeInstanceInformation %d → %d", before, after)
 	}
+}
+
+// TestExecInterrupted: cancelling the command's context (SIGINT in main)
+// ends the remote command's session and exits 130 at once.
+func TestExecInterrupted(t *testing.T) {
+	e := newCxEnv(t, sandbox.Options{})
+	e.trustHost(t, cxWeb)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	outR, outW := io.Pipe()
+	var errb bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		env := &cliEnv{stdin: strings.NewReader(""), stdout: outW, stderr: &errb, getenv: os.Getenv}
+		done <- runMain(ctx, env, []string{"exec", "web", "--", "echo started; sleep 60; echo finished"})
+		_ = outW.Close()
+	}()
+	var out bytes.Buffer
+	copied := make(chan struct{})
+	go func() { _, _ = io.Copy(&out, io.TeeReader(outR, &signalWriter{want: "started\n", ch: cancel})); close(copied) }()
+	select {
+	case code := <-done:
+		if code != 130 {
+			t.Fatalf("exit code %d, want 130 (stderr %q)", code, errb.String())
+		}
+	case <-time.After(45 * time.Second):
+		t.Fatal("exec did not end after the interrupt")
+	}
+	<-copied
+	if strings.Contains(out.String(), "finished") || !strings.Contains(errb.String(), "interrupted") {
+		t.Fatalf("stdout %q stderr %q", out.String(), errb.String())
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for e.sb.Stats().Calls["ssm.TerminateSession"] < 1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := e.sb.Stats().Calls["ssm.TerminateSession"]; n != 1 {
+		t.Fatalf("TerminateSession calls %d, want 1", n)
+	}
+}
+
+// signalWriter calls ch once the bytes written so far contain want.
+type signalWriter struct {
+	buf  bytes.Buffer
+	want string
+	ch   func()
+	once sync.Once
+}
+
+func (s *signalWriter) Write(p []byte) (int, error) {
+	s.buf.Write(p)
+	if strings.Contains(s.buf.String(), s.want) {
+		s.once.Do(s.ch)
+	}
+	return len(p), nil
 }
