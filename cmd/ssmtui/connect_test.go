@@ -538,7 +538,10 @@ func TestExecInterrupted(t *testing.T) {
 	}()
 	var out bytes.Buffer
 	copied := make(chan struct{})
-	go func() { _, _ = io.Copy(&out, io.TeeReader(outR, &signalWriter{want: "started\n", ch: cancel})); close(copied) }()
+	go func() {
+		_, _ = io.Copy(&out, io.TeeReader(outR, &signalWriter{want: "started\n", ch: cancel}))
+		close(copied)
+	}()
 	select {
 	case code := <-done:
 		if code != 130 {
