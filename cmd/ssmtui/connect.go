@@ -35,7 +35,7 @@ func (f *sshFlags) register(fs *flag.FlagSet) {
 	f.targetFlags.register(fs)
 	fs.StringVar(&f.user, "user", "", "login `user` (default: ~/.ssh/config, else the platform's usual user: ec2-user, ubuntu, admin, …)")
 	fs.StringVar(&f.user, "l", "", "same as --user")
-	fs.Var(&f.identity, "i", "identity `file` to offer before the agent and default keys (repeatable)")
+	fs.Var(&f.identity, "i", "identity `file` to offer after EC2 Instance Connect and the agent, before ~/.ssh/config's and the default keys (repeatable)")
 	fs.BoolVar(&f.acceptNew, "accept-new-host-key", false, "store an unknown host key without asking (a changed key still fails)")
 	fs.BoolVar(&f.noEIC, "no-eic", false, "do not push a temporary key with EC2 Instance Connect; use the agent and key files only")
 	fs.BoolVar(&f.debug, "debug", false, "log every step to stderr")

@@ -13,13 +13,13 @@ import (
 func init() {
 	register(command{
 		name:    "known-hosts",
-		summary: "show or forget host keys in ssmtui's known_hosts (known-hosts forget ID, known-hosts list [ID])",
+		summary: "show or forget host keys in ssmtui's known_hosts (known-hosts forget ID, known-hosts list ID, known-hosts path)",
 		run:     runKnownHosts,
 	})
 }
 
 // runKnownHosts is `ssmtui known-hosts forget ID…`, `known-hosts list
-// [ID…]` and `known-hosts path`: the file sshclient checks host keys
+// ID…` and `known-hosts path`: the file sshclient checks host keys
 // against (os.UserConfigDir()/ssmtui/known_hosts, keyed by instance ID).
 // A changed host key makes connecting fail and names `forget` (see
 // sshclient.ForgetCommand).
@@ -29,7 +29,7 @@ func runKnownHosts(_ context.Context, env *cliEnv, args []string) error {
 	file := fs.String("file", "", "known_hosts `file` (default: the user config dir's ssmtui/known_hosts)")
 	fs.Usage = func() {
 		fmt.Fprintln(env.stderr, "usage: ssmtui known-hosts forget INSTANCE-ID…   remove stored host keys (after an instance was rebuilt)")
-		fmt.Fprintln(env.stderr, "       ssmtui known-hosts list [INSTANCE-ID…]   show stored keys and fingerprints")
+		fmt.Fprintln(env.stderr, "       ssmtui known-hosts list INSTANCE-ID…     show stored keys and fingerprints")
 		fmt.Fprintln(env.stderr, "       ssmtui known-hosts path                  print the file's path")
 		fmt.Fprintln(env.stderr, "\nflags:")
 		fs.PrintDefaults()

@@ -69,10 +69,10 @@ func runSSHConfig(_ context.Context, env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(w, "Host %s\n", *hosts)
 	fmt.Fprintf(w, "    ProxyCommand %s\n", strings.Join(proxy, " "))
-	fmt.Fprintln(w, "    # Session Manager idles sessions out after 20 minutes without traffic; keepalives count.")
+	fmt.Fprintln(w, "    # Session Manager ends idle sessions (20 minutes by default); SSH keepalives are stream data, which counts as activity.")
 	fmt.Fprintln(w, "    ServerAliveInterval 30")
 	fmt.Fprintln(w, "    ServerAliveCountMax 3")
-	fmt.Fprintln(w, "    # Instance IDs are never reused: trusting a new instance's first key is the usual choice.")
+	fmt.Fprintln(w, "    # Each instance ID names one instance: accepting a new instance's first key is the usual choice; a changed key still fails.")
 	fmt.Fprintln(w, "    StrictHostKeyChecking accept-new")
 	return nil
 }
