@@ -48,7 +48,7 @@ const batchFlushAt = 64 << 10
 
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.mu.Unlock() // held while flushing: keeps frames in order
 	if !b.batching {
 		return b.Conn.Write(p)
 	}
@@ -185,13 +185,27 @@ func (c *wsFrameConn) WriteMessage(frame []byte) error {
 	return c.ws.WriteMessage(websocket.BinaryMessage, frame)
 }
 
+// Close sends a best-effort close frame, giving up after 300 ms (a write
+// stuck on a dead peer must not hold Close), then closes the socket, which
+// unblocks every pending read and write.
 func (c *wsFrameConn) Close() error {
 	var err error
 	c.closeOnce.Do(func() {
 		close(c.stop)
-		_ = c.ws.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(250*time.Millisecond))
+		sent := make(chan struct{})
+		go func() {
+			defer close(sent)
+			_ = c.ws.WriteControl(websocket.CloseMessage,
+				websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(250*time.Millisecond))
+		}()
+		t := time.NewTimer(300 * time.Millisecond)
+		select {
+		case <-sent:
+		case <-t.C:
+		}
+		t.Stop()
 		err = c.ws.Close()
+		<-sent
 		<-c.pingDone
 	})
 	return err

@@ -20,8 +20,9 @@ import (
 
 // Role says which end of a data channel a [Stream] plays. It decides the
 // MessageType of outgoing stream data (client: input_stream_data, Flags 0;
-// agent: output_stream_data, Flags SYN on sequence number 0), which incoming
-// type is stream data, and whether received traffic lifts a pause (agent).
+// agent: output_stream_data, Flags SYN on sequence number 0) and which
+// incoming type is stream data. In both roles a pause is lifted by
+// start_publication or by any stream data or ack received from the peer.
 type Role int
 
 const (
@@ -691,7 +692,7 @@ func (s *Stream) readLoop(t *transport) {
 		// Inbound cap: do not read while the application lags behind.
 		for {
 			s.mu.Lock()
-			full := s.inBytes >= s.cfg.RecvBuffer+s.cfg.RecvHold
+			full := s.inBytes > s.cfg.RecvBuffer+s.cfg.RecvHold
 			s.mu.Unlock()
 			if !full {
 				break
@@ -734,9 +735,7 @@ func (s *Stream) handle(t *transport, m *wire.Message) bool {
 			return false
 		}
 		s.onAckLocked(seq)
-		if s.cfg.Role == RoleAgent {
-			s.paused = false
-		}
+		s.paused = false // the peer is evidently active (see handle)
 		s.mu.Unlock()
 		t.kick()
 	case s.recvType:
@@ -746,7 +745,11 @@ func (s *Stream) handle(t *transport, m *wire.Message) bool {
 			return false
 		}
 		s.onDataLocked(m)
-		if s.cfg.Role == RoleAgent && s.paused {
+		// Traffic from the peer proves its side is active: lift a pause.
+		// The agent does this per §6.5; the client does too, so that a
+		// stale pause_publication (one overtaken by start_publication in
+		// the service) cannot block Send forever.
+		if s.paused {
 			s.paused = false
 			s.notifyLocked()
 		}

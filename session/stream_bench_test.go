@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gorilla/websocket"
 
@@ -81,4 +82,49 @@ func BenchmarkStreamWebSocket(b *testing.B) {
 	fc := NewWebSocketFrameConn(ws, 0).(*wsFrameConn)
 	fc.batch = bc
 	benchStreams(b, fc, NewWebSocketFrameConn(<-conns, 0))
+}
+
+// TestStreamCloseWithStuckWriter: Close must not hang when the peer stopped
+// reading and the writer is blocked in a socket write.
+func TestStreamCloseWithStuckWriter(t *testing.T) {
+	block := make(chan struct{})
+	defer close(block)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		up := websocket.Upgrader{}
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		<-block // never read
+		ws.Close()
+	}))
+	defer srv.Close()
+	var bc *batchConn
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		bc = &batchConn{Conn: c}
+		return bc, err
+	}}
+	ws, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc := NewWebSocketFrameConn(ws, 0).(*wsFrameConn)
+	fc.batch = bc
+	s := NewStream(StreamConfig{Window: 64 << 20, MaxUnacked: 1 << 20})
+	s.Attach(fc)
+	ctx := testCtx(t)
+	buf := make([]byte, 1024)
+	for range 16 << 10 { // 16 MiB: far more than the socket buffers hold
+		s.Send(ctx, wire.PayloadOutput, buf)
+	}
+	waitFor(t, func() bool { st := s.Stats(); return st.Unacked > 0 })
+	time.Sleep(100 * time.Millisecond) // let the writer block in the socket
+	closed := make(chan struct{})
+	go func() { s.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hung behind a blocked socket write")
+	}
 }

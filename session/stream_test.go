@@ -151,12 +151,6 @@ func TestStreamPauseBlocksSend(t *testing.T) {
 	if st := s.Stats(); st.NextSeq != 0 {
 		t.Fatalf("a timed-out Send must not consume a sequence number: %+v", st)
 	}
-	// Received data does not lift a client's pause; start_publication does.
-	peer.data(0, wire.PayloadOutput, []byte("o"))
-	peer.nextAck()
-	if !s.Stats().Paused {
-		t.Fatal("client unpaused by data")
-	}
 	done := make(chan error, 1)
 	go func() { done <- s.Send(testCtx(t), wire.PayloadOutput, []byte("y")) }()
 	peer.control(wire.TypeStartPublication)
@@ -165,6 +159,19 @@ func TestStreamPauseBlocksSend(t *testing.T) {
 	}
 	if m := peer.nextData(); string(m.Payload) != "y" || m.SequenceNumber != 0 {
 		t.Fatalf("%+v", m)
+	}
+}
+
+// TestStreamPeerTrafficLiftsPause: data or an ack from the peer proves it
+// is active, so a stale pause cannot block Send forever (both roles).
+func TestStreamPeerTrafficLiftsPause(t *testing.T) {
+	s, peer := newTestStream(t, StreamConfig{})
+	peer.control(wire.TypePausePublication)
+	waitFor(t, func() bool { return s.Stats().Paused })
+	peer.data(0, wire.PayloadOutput, []byte("o"))
+	waitFor(t, func() bool { return !s.Stats().Paused })
+	if err := s.Send(testCtx(t), wire.PayloadOutput, []byte("x")); err != nil {
+		t.Fatal(err)
 	}
 }
 
