@@ -28,12 +28,14 @@ func (m portMode) String() string {
 }
 
 // portMode applies the agent's rules (§9.2, §13): mux iff
-// type == LocalPortForwarding and ClientVersion >= 1.1.70.
+// type == LocalPortForwarding and ClientVersion >= 1.1.70. An agent told to
+// impersonate a version the plugin considers too old for mux (≤ 3.0.196.0)
+// stays basic, like such agents did, so both ends agree.
 func (a *agent) portMode() portMode {
 	if a.s.document != docPortForward && a.s.document != docPortForwardHost {
 		return portStdio
 	}
-	if versionAtLeast(a.clientVersion, muxMinClientVersion) {
+	if versionAtLeast(a.clientVersion, muxMinClientVersion) && versionAbove(a.g.opts.AgentVersion, agentMuxMin) {
 		return portMux
 	}
 	return portBasic

@@ -66,6 +66,9 @@ func versionAbove(s, min string) bool {
 const (
 	// muxMinClientVersion: the agent uses smux iff the client is at least this.
 	muxMinClientVersion = "1.1.70"
+	// agentMuxMin: agents at or below this version had no smux (what the
+	// plugin checks).
+	agentMuxMin = "3.0.196.0"
 	// keepalive is disabled only if the agent is above agentKeepAliveOff
 	// (what the client checks) and the client above clientKeepAliveOff
 	// (what the real agent checks), so both ends agree (§9.5).
