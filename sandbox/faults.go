@@ -102,15 +102,23 @@ type faultPipe struct {
 }
 
 func newFaultPipe(g *gateway, s *gwSession, dir direction) *faultPipe {
-	o := g.opts.Faults
+	p := newPipeCore(g.opts.Faults, s.seq, dir)
+	p.s = s
+	g.goTracked(p.stage)
+	g.goTracked(p.deliver)
+	return p
+}
+
+// newPipeCore builds the pipe's decision state without goroutines or a
+// session (tests drive handle directly).
+func newPipeCore(o FaultOptions, seq int, dir direction) *faultPipe {
 	if o.ReorderWindow == 0 {
 		o.ReorderWindow = 3
 	}
 	p := &faultPipe{
-		s:       s,
 		dir:     dir,
 		opts:    o,
-		rng:     rand.New(rand.NewPCG(uint64(o.Seed), uint64(s.seq)<<1|uint64(dir))),
+		rng:     rand.New(rand.NewPCG(uint64(o.Seed), uint64(seq)<<1|uint64(dir))),
 		in:      make(chan pipeItem, 64),
 		out:     make(chan pipeItem, 4096),
 		stopped: make(chan struct{}),
@@ -120,8 +128,6 @@ func newFaultPipe(g *gateway, s *gwSession, dir direction) *faultPipe {
 	} else {
 		p.latency = o.LatencyToClient
 	}
-	g.goTracked(p.stage)
-	g.goTracked(p.deliver)
 	return p
 }
 
