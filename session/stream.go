@@ -59,6 +59,7 @@ const (
 	DefaultReorderCap    = 4096      // out-of-order messages held
 	DefaultRecvBuffer    = 1 << 20   // delivered-but-unread payload bytes
 	DefaultResendTimeout = 5 * time.Minute
+	DefaultPauseTimeout  = 10 * time.Second
 )
 
 // Reliability constants of ssm-protocol.md §6.1 (identical in plugin and agent).
@@ -102,6 +103,10 @@ type StreamConfig struct {
 	// oldest message stays unacknowledged this long while attached and not
 	// paused (the plugin gives up after 3000 resends, about 5 minutes).
 	ResendTimeout time.Duration
+	// PauseTimeout bounds how long a pause_publication without a matching
+	// start_publication (and without traffic from the peer) holds Send;
+	// default 10 s. The plugin ignores pauses altogether.
+	PauseTimeout time.Duration
 	// OnDetach, if set, is called on its own goroutine when the transport
 	// fails (not after Close or channel_closed). The stream keeps all state
 	// and queues Sends within the window until [Stream.Attach] is called
@@ -134,6 +139,9 @@ func (c *StreamConfig) setDefaults() {
 	}
 	if c.ResendTimeout <= 0 {
 		c.ResendTimeout = DefaultResendTimeout
+	}
+	if c.PauseTimeout <= 0 {
+		c.PauseTimeout = DefaultPauseTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -300,6 +308,7 @@ type Stream struct {
 	outBytes int
 	sendFrom int64 // first seq not yet written on cur
 	paused   bool
+	pausedAt time.Time
 	rtt      float64 // ns
 	rttv     float64
 	rto      time.Duration
@@ -766,6 +775,7 @@ func (s *Stream) handle(t *transport, m *wire.Message) bool {
 	case wire.TypePausePublication, wire.TypeStartPublication:
 		s.mu.Lock()
 		s.paused = m.MessageType == wire.TypePausePublication
+		s.pausedAt = s.cfg.Now()
 		s.notifyLocked()
 		s.mu.Unlock()
 		t.kick()
@@ -901,6 +911,13 @@ func (s *Stream) writeLoop(t *transport) {
 			frames = frames[:0]
 			now := s.cfg.Now()
 			var fatal error
+			if s.paused && now.Sub(s.pausedAt) > s.cfg.PauseTimeout {
+				// The plugin ignores pauses entirely; we honour them but
+				// not forever, so a stale pause cannot wedge the session.
+				s.log.Debug("pause_publication not lifted in time, resuming", "after", s.cfg.PauseTimeout)
+				s.paused = false
+				s.notifyLocked()
+			}
 			if !s.paused {
 				// New (or, after Attach, not yet re-sent) messages in order.
 				for s.sendFrom < s.nextSeq && len(frames) < 64 {

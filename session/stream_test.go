@@ -544,3 +544,21 @@ func TestStreamEchoNoDeadlock(t *testing.T) {
 		got += len(p)
 	}
 }
+
+// TestStreamPauseTimeout: a pause that is never lifted stops holding Send
+// after PauseTimeout (injected clock).
+func TestStreamPauseTimeout(t *testing.T) {
+	clk := &fakeClock{t: time.Unix(1700000000, 0)}
+	s, peer := newTestStream(t, StreamConfig{Now: clk.Now, PauseTimeout: time.Minute})
+	peer.control(wire.TypePausePublication)
+	waitFor(t, func() bool { return s.Stats().Paused })
+	done := make(chan error, 1)
+	go func() { done <- s.Send(testCtx(t), wire.PayloadOutput, []byte("x")) }()
+	clk.Add(2 * time.Minute)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if m := peer.nextData(); string(m.Payload) != "x" {
+		t.Fatalf("%+v", m)
+	}
+}
