@@ -8,13 +8,22 @@ import (
 	"time"
 )
 
-// LimitOptions configures API latency and throttling. The zero value adds no
-// latency and never throttles.
+// LimitOptions configures API latency and throttling. The zero value adds
+// only the MinLatency floor and never throttles.
 type LimitOptions struct {
 	// Latency is added to every API call before it is answered (a stand-in
 	// for round trip plus server time). RegionLatency overrides it per region.
 	Latency       time.Duration
 	RegionLatency map[string]time.Duration
+	// MinLatency is the floor of every call's latency; 0 means 2 ms and a
+	// negative value disables it. Without it, an answer can reach the
+	// aws-sdk-go-v2 client before net/http's writeLoop is done with the
+	// request; smithy-go closes the request body as soon as the response
+	// headers arrive (transport/http/client.go), the writeLoop then closes the
+	// connection under the response, and the call fails with "read tcp …: use
+	// of closed network connection" (seen in about 1 of 200 loopback calls
+	// under -race; never with a floor). No real network answers that fast.
+	MinLatency time.Duration
 
 	// Throttle enables token buckets per account, region and bucket class.
 	// A call that finds its bucket empty gets the service's real throttling
@@ -110,10 +119,15 @@ func (l *limiter) admit(r *APIRequest) error {
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
 
 func (l *limiter) latency(region string) time.Duration {
-	if d, ok := l.opts.RegionLatency[region]; ok {
-		return d
+	d := l.opts.Latency
+	if rd, ok := l.opts.RegionLatency[region]; ok {
+		d = rd
 	}
-	return l.opts.Latency
+	floor := l.opts.MinLatency
+	if floor == 0 {
+		floor = 2 * time.Millisecond
+	}
+	return max(d, floor)
 }
 
 // bucketFor classifies a call the way AWS documents its buckets.
