@@ -343,3 +343,24 @@ func TestListCredentialProcessProfile(t *testing.T) {
 		t.Fatalf("got %+v", got)
 	}
 }
+
+func TestListDefaultsToAWSProfile(t *testing.T) {
+	listEnv(t)
+	t.Setenv("AWS_PROFILE", "demo-dev")
+	stdout, stderr, code := runCLI(t, "list", "--json", "--region", "us-east-1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got []inventory.Instance
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 {
+		t.Fatal("no rows")
+	}
+	for _, in := range got {
+		if in.Profile != "demo-dev" || in.Account != "444455556666" {
+			t.Fatalf("row from %s/%s, want demo-dev only", in.Profile, in.Account)
+		}
+	}
+}
