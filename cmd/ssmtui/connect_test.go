@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -577,4 +579,64 @@ func (s *signalWriter) Write(p []byte) (int, error) {
 		s.once.Do(s.ch)
 	}
 	return len(p), nil
+}
+
+// failConn is a net.Conn whose reads and writes fail with fixed errors
+// after returning data once.
+type failConn struct {
+	net.Conn
+	data            []byte
+	readErr, wrtErr error
+}
+
+func (f *failConn) Read(p []byte) (int, error) {
+	if len(f.data) > 0 {
+		n := copy(p, f.data)
+		f.data = f.data[n:]
+		return n, nil
+	}
+	return 0, f.readErr
+}
+
+func (f *failConn) Write(p []byte) (int, error) {
+	if f.wrtErr != nil {
+		return 0, f.wrtErr
+	}
+	return len(p), nil
+}
+
+// TestExplainSSHErrorNoServer: a channel that closed before any SSH byte
+// arrived — seen by a read or by a write — means nothing listens on port 22;
+// after the server's banner it is an ordinary SSH failure.
+func TestExplainSSHErrorNoServer(t *testing.T) {
+	closed := &session.ChannelClosedError{SessionID: "s-1", Output: "Unable to start the port session: connection refused"}
+	opErr := &net.OpError{Op: "write", Net: "ssm", Err: closed}
+	inst := inventory.Instance{ID: cxNoSSH}
+	for name, tc := range map[string]struct {
+		conn     *failConn
+		noServer bool
+		output   bool
+	}{
+		"read EOF first":            {conn: &failConn{readErr: io.EOF}, noServer: true},
+		"write sees channel_closed": {conn: &failConn{readErr: io.EOF, wrtErr: opErr}, noServer: true, output: true},
+		"after the banner":          {conn: &failConn{data: []byte("SSH-2.0-x\r\n"), readErr: io.EOF}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := &watchConn{Conn: tc.conn}
+			buf := make([]byte, 64)
+			_, _ = w.Write([]byte("SSH-2.0-ssmtui\r\n"))
+			for {
+				if _, err := w.Read(buf); err != nil {
+					break
+				}
+			}
+			err := explainSSHError(fmt.Errorf("ssh handshake: %w", io.EOF), w, inst)
+			if got := errors.Is(err, errNoSSHServer); got != tc.noServer {
+				t.Fatalf("no-server = %v, want %v: %v", got, tc.noServer, err)
+			}
+			if tc.output != strings.Contains(err.Error(), "connection refused") {
+				t.Fatalf("agent output shown = %v, want %v: %v", !tc.output, tc.output, err)
+			}
+		})
+	}
 }

@@ -360,33 +360,43 @@ func (d *sshDialer) connectSSHWith(ctx context.Context, cfg aws.Config, inst inv
 	return client, nil
 }
 
-// watchConn remembers the first read error of the SSM connection and
-// whether any byte arrived, so a failed SSH handshake can say "nothing
-// listens on port 22" instead of "EOF".
+// watchConn remembers the first I/O error of the SSM connection and whether
+// any byte arrived, so a failed SSH handshake can say "nothing listens on
+// port 22" instead of "EOF".
 type watchConn struct {
 	net.Conn
 	mu      sync.Mutex
 	gotData bool
-	readErr error
+	ioErr   error
 }
 
 func (w *watchConn) Read(p []byte) (int, error) {
 	n, err := w.Conn.Read(p)
-	w.mu.Lock()
-	if n > 0 {
-		w.gotData = true
-	}
-	if err != nil && w.readErr == nil {
-		w.readErr = err
-	}
-	w.mu.Unlock()
+	w.record(n > 0, err)
 	return n, err
 }
 
-func (w *watchConn) state() (gotData bool, readErr error) {
+func (w *watchConn) Write(p []byte) (int, error) {
+	n, err := w.Conn.Write(p)
+	w.record(false, err)
+	return n, err
+}
+
+func (w *watchConn) record(data bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.gotData, w.readErr
+	if data {
+		w.gotData = true
+	}
+	if err != nil && w.ioErr == nil {
+		w.ioErr = err
+	}
+}
+
+func (w *watchConn) state() (gotData bool, ioErr error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gotData, w.ioErr
 }
 
 // errNoSSHServer reports a port session whose agent could not reach an SSH
@@ -396,9 +406,9 @@ var errNoSSHServer = errors.New("nothing answered on port 22")
 // explainSSHError adds the cause and the next step to a failed SSH
 // connection over an SSM session.
 func explainSSHError(err error, conn *watchConn, inst inventory.Instance) error {
-	gotData, readErr := conn.state()
+	gotData, ioErr := conn.state()
 	var cc *session.ChannelClosedError
-	if !gotData && readErr != nil && (errors.As(readErr, &cc) || errors.Is(readErr, io.EOF)) {
+	if !gotData && ioErr != nil && (errors.As(ioErr, &cc) || errors.As(err, &cc) || errors.Is(ioErr, io.EOF)) {
 		why := ""
 		if cc != nil && strings.TrimSpace(cc.Output) != "" {
 			why = " (agent: " + strings.TrimSpace(cc.Output) + ")"
