@@ -27,6 +27,7 @@ type Addr struct {
 // Network returns "ssm".
 func (a Addr) Network() string { return "ssm" }
 
+// String returns "target:port", or the bare target when Port is empty.
 func (a Addr) String() string {
 	if a.Port == "" {
 		return a.Target
@@ -109,7 +110,6 @@ type Conn struct {
 	closeFn   func() error
 	onFlag    func(wire.Flag)
 	shell     *ShellSession // shell mode: StdErr is data, ExitCode recorded
-	gotData   bool          // some Output arrived (guarded by rmu)
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -247,9 +247,6 @@ func (c *Conn) read(p []byte) (int, error) {
 		switch pt {
 		case wire.PayloadOutput:
 			c.leftover = b
-			if len(b) > 0 {
-				c.gotData = true
-			}
 		case wire.PayloadFlag:
 			if f, err := wire.ParseFlag(b); err == nil && c.onFlag != nil {
 				c.onFlag(f)

@@ -28,6 +28,7 @@ type StartError struct {
 	Err      error
 }
 
+// Error describes the failure and what to do about it.
 func (e *StartError) Error() string {
 	switch e.Code {
 	case "TargetNotConnected":
@@ -42,6 +43,7 @@ func (e *StartError) Error() string {
 	return fmt.Sprintf("start session on %s with document %s: %v", e.Target, e.Document, e.Err)
 }
 
+// Unwrap returns the underlying cause.
 func (e *StartError) Unwrap() error { return e.Err }
 
 // Is matches the sentinel for Code.
@@ -67,10 +69,12 @@ type HandshakeError struct {
 	Err       error
 }
 
+// Error describes the failure and what to do about it.
 func (e *HandshakeError) Error() string {
 	return fmt.Sprintf("open data channel for session %s: %v", e.SessionID, e.Err)
 }
 
+// Unwrap returns the underlying cause.
 func (e *HandshakeError) Unwrap() error { return e.Err }
 
 // errChannelRefused explains a socket closed before any agent traffic.
@@ -85,10 +89,12 @@ type ResumeError struct {
 	Err       error // last failure
 }
 
+// Error describes the failure and what to do about it.
 func (e *ResumeError) Error() string {
 	return fmt.Sprintf("resume session %s: gave up after %d attempts in %s: %v", e.SessionID, e.Attempts, e.Elapsed.Round(time.Millisecond), e.Err)
 }
 
+// Unwrap returns the underlying cause.
 func (e *ResumeError) Unwrap() error { return e.Err }
 
 // SessionTerminatedError ends a session the service reports as finished
@@ -98,6 +104,7 @@ type SessionTerminatedError struct {
 	Reason    string
 }
 
+// Error describes the failure and what to do about it.
 func (e *SessionTerminatedError) Error() string {
 	return fmt.Sprintf("session %s was terminated: %s", e.SessionID, e.Reason)
 }
@@ -109,6 +116,7 @@ type ConnectToPortError struct {
 	Port   string
 }
 
+// Error describes the failure and what to do about it.
 func (e *ConnectToPortError) Error() string {
 	return fmt.Sprintf("agent on %s could not connect to destination port %s (is anything listening? check the SSM agent logs)", e.Target, e.Port)
 }

@@ -46,6 +46,7 @@ type batchConn struct {
 
 const batchFlushAt = 64 << 10
 
+// Write buffers p while batching, else writes it through.
 func (b *batchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock() // held while flushing: keeps frames in order
@@ -70,12 +71,14 @@ func (b *batchConn) flushLocked() error {
 	return err
 }
 
+// StartBatch begins buffering writes.
 func (b *batchConn) StartBatch() {
 	b.mu.Lock()
 	b.batching = true
 	b.mu.Unlock()
 }
 
+// EndBatch stops buffering and writes what was buffered.
 func (b *batchConn) EndBatch() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -83,12 +86,14 @@ func (b *batchConn) EndBatch() error {
 	return b.flushLocked()
 }
 
+// StartBatch begins coalescing writes (no-op without a batchConn).
 func (c *wsFrameConn) StartBatch() {
 	if c.batch != nil {
 		c.batch.StartBatch()
 	}
 }
 
+// EndBatch flushes the writes coalesced since StartBatch.
 func (c *wsFrameConn) EndBatch() error {
 	if c.batch != nil {
 		return c.batch.EndBatch()
@@ -181,6 +186,7 @@ func (c *wsFrameConn) ReadMessage() ([]byte, error) {
 	}
 }
 
+// WriteMessage sends frame as one binary WebSocket message.
 func (c *wsFrameConn) WriteMessage(frame []byte) error {
 	return c.ws.WriteMessage(websocket.BinaryMessage, frame)
 }

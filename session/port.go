@@ -28,6 +28,7 @@ const (
 	PortModeMux
 )
 
+// String returns "stdio", "basic" or "mux".
 func (m PortMode) String() string {
 	switch m {
 	case PortModeBasic:
@@ -256,6 +257,7 @@ type muxConn struct {
 	gotData atomic.Bool
 }
 
+// Read reads from the smux stream; see muxConn for ConnectToPortError.
 func (m *muxConn) Read(b []byte) (int, error) {
 	n, err := m.Stream.Read(b)
 	if n > 0 {

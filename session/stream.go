@@ -32,6 +32,7 @@ const (
 	RoleAgent
 )
 
+// String returns "client" or "agent".
 func (r Role) String() string {
 	if r == RoleAgent {
 		return "agent"
@@ -159,6 +160,7 @@ type ChannelClosedError struct {
 	Output    string
 }
 
+// Error describes the failure and what to do about it.
 func (e *ChannelClosedError) Error() string {
 	if e.Output == "" {
 		return fmt.Sprintf("session %s closed by the service", e.SessionID)
@@ -176,10 +178,12 @@ type ProtocolError struct {
 	Err error
 }
 
+// Error describes the failure and what to do about it.
 func (e *ProtocolError) Error() string {
 	return "ssm data channel protocol error: " + e.Op + ": " + e.Err.Error()
 }
 
+// Unwrap returns the underlying cause.
 func (e *ProtocolError) Unwrap() error { return e.Err }
 
 // ResendTimeoutError ends a stream whose peer stopped acknowledging.
@@ -188,6 +192,7 @@ type ResendTimeoutError struct {
 	Waited         time.Duration
 }
 
+// Error describes the failure and what to do about it.
 func (e *ResendTimeoutError) Error() string {
 	return fmt.Sprintf("ssm data channel: message %d not acknowledged after %s (agent unresponsive or instance gone)",
 		e.SequenceNumber, e.Waited.Round(time.Second))

@@ -346,6 +346,7 @@ type TruncatedError struct {
 	Have int // bytes it has
 }
 
+// Error describes the malformed frame.
 func (e *TruncatedError) Error() string {
 	return fmt.Sprintf("truncated data-channel frame: %d bytes, need %d", e.Have, e.Need)
 }
@@ -362,6 +363,7 @@ type DigestError struct {
 	Got            [32]byte // digest of the payload received
 }
 
+// Error describes the malformed frame.
 func (e *DigestError) Error() string {
 	return fmt.Sprintf("data-channel frame %s seq %d: payload SHA-256 %x does not match header digest %x (corrupted frame)",
 		e.MessageType, e.SequenceNumber, e.Got[:4], e.Want[:4])
@@ -376,6 +378,7 @@ type FormatError struct {
 	Reason string
 }
 
+// Error describes the malformed frame.
 func (e *FormatError) Error() string {
 	return "malformed data-channel frame: " + e.Field + ": " + e.Reason
 }
