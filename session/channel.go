@@ -169,7 +169,13 @@ type channel struct {
 	first           []byte // legacy shell: the Output that arrived before any handshake
 
 	earlyLosses atomic.Int32 // transport losses before any frame arrived
-	closeOnce   sync.Once
+
+	// Resume cycle state, owned by the resume loop goroutine.
+	cycleStart time.Time
+	delay      time.Duration
+	attempts   int
+	rxAtAttach uint64 // stream frame count when the last resume attached
+	closeOnce  sync.Once
 }
 
 // openChannel dials the stream URL, sends the open frame and runs the
@@ -389,36 +395,60 @@ func (c *channel) resumeLoop() {
 
 func (c *channel) resume(cause error) {
 	c.log.Debug("data channel lost, resuming", "err", cause)
-	start := time.Now()
-	delay := time.Duration(100+rand.IntN(100)) * time.Millisecond
+	// A socket that dies again before delivering a single frame (the
+	// service accepts, then drops us) continues the previous cycle: same
+	// budget, growing delay. Only a socket that carried traffic resets it.
+	if c.stream.framesReceived() != c.rxAtAttach || c.cycleStart.IsZero() {
+		c.cycleStart = time.Now()
+		c.delay = time.Duration(100+rand.IntN(100)) * time.Millisecond
+		c.attempts = 0
+	} else {
+		if time.Since(c.cycleStart)+c.delay > c.opts.ResumeTimeout {
+			c.stream.Fail(&ResumeError{SessionID: c.sessionID, Attempts: c.attempts, Elapsed: time.Since(c.cycleStart), Err: cause})
+			return
+		}
+		if !c.sleep(c.delay) {
+			return
+		}
+		c.delay = min(c.delay*2, resumeMaxDelay)
+	}
 	last := cause
-	for attempt := 1; ; attempt++ {
+	for {
+		c.attempts++
 		err, fatal := c.resumeOnce()
 		if err == nil {
-			c.log.Debug("data channel resumed", "attempt", attempt)
+			c.log.Debug("data channel resumed", "attempt", c.attempts)
 			return
 		}
 		if c.ctx.Err() != nil {
 			return
 		}
 		last = err
-		c.log.Debug("resume attempt failed", "attempt", attempt, "err", err)
+		c.log.Debug("resume attempt failed", "attempt", c.attempts, "err", err)
 		if fatal {
 			c.stream.Fail(err)
 			return
 		}
-		if time.Since(start)+delay > c.opts.ResumeTimeout {
-			c.stream.Fail(&ResumeError{SessionID: c.sessionID, Attempts: attempt, Elapsed: time.Since(start), Err: last})
+		if time.Since(c.cycleStart)+c.delay > c.opts.ResumeTimeout {
+			c.stream.Fail(&ResumeError{SessionID: c.sessionID, Attempts: c.attempts, Elapsed: time.Since(c.cycleStart), Err: last})
 			return
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-t.C:
-		case <-c.stream.Done():
-			t.Stop()
+		if !c.sleep(c.delay) {
 			return
 		}
-		delay = min(delay*2, resumeMaxDelay)
+		c.delay = min(c.delay*2, resumeMaxDelay)
+	}
+}
+
+// sleep waits d unless the stream ends first (then it reports false).
+func (c *channel) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-c.stream.Done():
+		return false
 	}
 }
 
@@ -447,6 +477,7 @@ func (c *channel) resumeOnce() (err error, fatal bool) {
 	if err != nil {
 		return err, false
 	}
+	c.rxAtAttach = c.stream.framesReceived()
 	if err := c.stream.Attach(fc); err != nil {
 		return err, true
 	}

@@ -453,3 +453,25 @@ func TestVersionGates(t *testing.T) {
 		}
 	}
 }
+
+// TestConnResumeFlapping: the service accepts every resumed socket but
+// drops it at once; the budget must not restart on each "successful"
+// reattach, so the Conn fails with *ResumeError instead of looping forever.
+func TestConnResumeFlapping(t *testing.T) {
+	f := newFakeService(t)
+	c, err := dialFake(t, f, DialOptions{ResumeTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f.mu.Lock()
+	f.refuse = true
+	f.mu.Unlock()
+	f.session(t).fc.ws.NetConn().Close()
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	_, err = c.Read(make([]byte, 1))
+	var re *ResumeError
+	if !errors.As(err, &re) || re.Attempts < 2 {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -292,7 +292,7 @@ type Stream struct {
 	sendType string
 	recvType string
 
-	gotFrame atomic.Bool // some valid frame was received (the peer accepted us)
+	rxFrames atomic.Uint64 // valid frames received over all transports
 
 	sendMu sync.Mutex // serialises Send so sequence numbers follow call order
 	ids    idGen      // guarded by sendMu
@@ -402,7 +402,10 @@ func (s *Stream) Attach(fc FrameConn) error {
 // Received reports whether any valid frame has ever been received: a peer
 // that sent something accepted the channel, so a later transport loss is
 // a network failure rather than a refusal.
-func (s *Stream) Received() bool { return s.gotFrame.Load() }
+func (s *Stream) Received() bool { return s.rxFrames.Load() > 0 }
+
+// framesReceived counts valid frames received over all transports.
+func (s *Stream) framesReceived() uint64 { return s.rxFrames.Load() }
 
 // Attached reports whether a transport is currently attached.
 func (s *Stream) Attached() bool {
@@ -726,7 +729,7 @@ func (s *Stream) readLoop(t *transport) {
 			s.finish(&ProtocolError{Op: "decode frame", Err: err})
 			return
 		}
-		s.gotFrame.Store(true)
+		s.rxFrames.Add(1)
 		if !s.handle(t, &m) {
 			return
 		}
