@@ -326,16 +326,42 @@ func (a *agent) sendChunks(ctx context.Context, pt wire.PayloadType, p []byte) e
 	return nil
 }
 
-// pace sleeps after a chunk when the agent imitates the real one.
-func (a *agent) pace(ctx context.Context) {
-	if a.g.opts.AgentPacing != PacingReal {
+// pacer imitates amazon-ssm-agent's output pacing (a 1 ms pause after each
+// 1024-byte chunk) on a schedule: chunk k may leave no earlier than k ms
+// after the burst began, so per-chunk work does not add to the pause and
+// the rate is the real agent's nominal 1024 B/ms. With PacingNone it never
+// waits. One pacer per output pump.
+type pacer struct {
+	on   bool
+	next time.Time
+	t    *time.Timer
+}
+
+func (a *agent) newPacer() *pacer { return &pacer{on: a.g.opts.AgentPacing == PacingReal} }
+
+// wait is called after each chunk sent.
+func (p *pacer) wait(ctx context.Context) {
+	if !p.on {
 		return
 	}
-	t := time.NewTimer(time.Millisecond)
+	now := time.Now()
+	if p.next.Before(now.Add(-time.Millisecond)) {
+		p.next = now // idle since the last chunk: no credit for the gap
+	}
+	p.next = p.next.Add(time.Millisecond)
+	d := p.next.Sub(now)
+	if d <= 0 {
+		return
+	}
+	if p.t == nil {
+		p.t = time.NewTimer(d)
+	} else {
+		p.t.Reset(d)
+	}
 	select {
-	case <-t.C:
+	case <-p.t.C:
 	case <-ctx.Done():
-		t.Stop()
+		p.t.Stop()
 	}
 }
 

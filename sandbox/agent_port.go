@@ -113,13 +113,14 @@ func (a *agent) runPort(ctx context.Context) error {
 // until the target ends; it returns the read error (io.EOF on a clean end).
 func (a *agent) pumpToClient(ctx context.Context, c net.Conn) error {
 	buf := make([]byte, a.readSize())
+	pace := a.newPacer()
 	for {
 		n, err := c.Read(buf)
 		if n > 0 {
 			if serr := a.sendChunks(ctx, wire.PayloadOutput, buf[:n]); serr != nil {
 				return serr
 			}
-			a.pace(ctx)
+			pace.wait(ctx)
 		}
 		if err != nil {
 			return err
@@ -336,10 +337,11 @@ type muxPipe struct {
 	closed chan struct{}
 	once   sync.Once
 	wmu    sync.Mutex
+	pace   *pacer // guarded by wmu
 }
 
 func newMuxPipe(ctx context.Context, a *agent) *muxPipe {
-	return &muxPipe{ctx: ctx, a: a, in: make(chan []byte, 256), closed: make(chan struct{})}
+	return &muxPipe{ctx: ctx, a: a, in: make(chan []byte, 256), closed: make(chan struct{}), pace: a.newPacer()}
 }
 
 // feed queues a copy of one client payload; it blocks while the smux
@@ -384,7 +386,7 @@ func (m *muxPipe) Write(p []byte) (int, error) {
 			return total - len(p), err
 		}
 		p = p[n:]
-		m.a.pace(m.ctx)
+		m.pace.wait(m.ctx)
 	}
 	return total, nil
 }

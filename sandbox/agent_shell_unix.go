@@ -80,6 +80,7 @@ func (a *agent) runShell(ctx context.Context) error {
 // pumpShell sends PTY output until the shell side closes (EIO on exit).
 func (a *agent) pumpShell(ctx context.Context, f *os.File) {
 	buf := make([]byte, a.readSize())
+	pace := a.newPacer()
 	var pending []byte
 	for {
 		n, err := f.Read(buf)
@@ -90,7 +91,7 @@ func (a *agent) pumpShell(ctx context.Context, f *os.File) {
 				return
 			}
 			pending = append(pending[:0], pending[cut:]...)
-			a.pace(ctx)
+			pace.wait(ctx)
 		}
 		if err != nil {
 			if len(pending) > 0 {

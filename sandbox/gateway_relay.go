@@ -371,13 +371,14 @@ func (s *gwSession) end(output string) {
 		})
 	}
 	// Deliver channel_closed behind any frames still queued (latency), but
-	// never wait long for a stuck client.
-	s.toClient.pushControl(frame, finish)
+	// never wait long for a stuck client: the timer stops the pipes, which
+	// also unblocks the push below.
 	t := time.AfterFunc(3*time.Second, finish)
 	s.gw.goTracked(func() {
 		<-s.done
 		t.Stop()
 	})
+	s.toClient.pushControl(frame, finish)
 }
 
 // channelClosed encodes the §10.1 frame, in the legacy HL-112 NUL-padded
