@@ -556,13 +556,7 @@ func TestExecInterrupted(t *testing.T) {
 	if strings.Contains(out.String(), "finished") || !strings.Contains(errb.String(), "interrupted") {
 		t.Fatalf("stdout %q stderr %q", out.String(), errb.String())
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for e.sb.Stats().Calls["ssm.TerminateSession"] < 1 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if n := e.sb.Stats().Calls["ssm.TerminateSession"]; n != 1 {
-		t.Fatalf("TerminateSession calls %d, want 1", n)
-	}
+	waitCalls(t, e.sb, "ssm.TerminateSession", 1)
 }
 
 // signalWriter calls ch once the bytes written so far contain want.

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2instanceconnect"
@@ -76,6 +77,9 @@ func runProxy(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 	d := &sshDialer{loadConfig: tc.loadConfig, log: log}
+	// Nobody waits for the proxy's goodbye (ssh has exited): give the
+	// TerminateSession flag and call more time than interactive commands.
+	d.dial.CloseTimeout = 5 * time.Second
 	conn, err := retryStale(ctx, tc, target, func(inst inventory.Instance, cfg aws.Config) (*session.Conn, error) {
 		if *eicKey != "" {
 			if err := pushKeyFile(ctx, cfg, inst.ID, *user, *eicKey); err != nil {

@@ -124,11 +124,22 @@ func TestProxyStdoutIsTheStream(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("proxy did not end after stdin closed")
 	}
-	if n := e.sb.Stats().Calls["ssm.TerminateSession"]; n != 1 {
-		t.Fatalf("TerminateSession calls = %d, want 1", n)
-	}
+	waitCalls(t, e.sb, "ssm.TerminateSession", 1)
 	if errb.Len() != 0 {
 		t.Fatalf("stderr not empty on success: %q", errb.String())
+	}
+}
+
+// waitCalls waits (bounded) until the sandbox saw n calls of op and fails if
+// it saw another number.
+func waitCalls(t *testing.T, sb *sandbox.Sandbox, op string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for sb.Stats().Calls[op] < n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := sb.Stats().Calls[op]; got != n {
+		t.Fatalf("%s calls = %d, want %d", op, got, n)
 	}
 }
 
@@ -242,7 +253,7 @@ func TestProxyUnderOpenSSH(t *testing.T) {
 	})
 
 	// Every proxy ended its session.
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for ctx.Err() == nil && e.sb.Stats().Calls["ssm.TerminateSession"] < sessions {
 		time.Sleep(50 * time.Millisecond)

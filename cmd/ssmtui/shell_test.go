@@ -24,9 +24,7 @@ func TestShellPipedStdin(t *testing.T) {
 	if st.Calls["ec2-instance-connect.SendSSHPublicKey"] != 0 {
 		t.Fatal("a plain shell pushed an SSH key")
 	}
-	if st.Calls["ssm.TerminateSession"] != 2 {
-		t.Fatalf("TerminateSession calls %d, want 2", st.Calls["ssm.TerminateSession"])
-	}
+	waitCalls(t, e.sb, "ssm.TerminateSession", 2)
 	// An offline instance fails before any terminal change, with the reason.
 	r := e.run(t, nil, "shell", "batch")
 	if r.code != 255 {
