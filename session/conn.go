@@ -196,6 +196,14 @@ func (c *Conn) AgentVersion() string {
 	return c.ch.agentVersion
 }
 
+// CustomerMessage returns the HandshakeComplete CustomerMessage ("" if none).
+func (c *Conn) CustomerMessage() string {
+	if c.ch == nil {
+		return ""
+	}
+	return c.ch.customerMessage
+}
+
 // Stats returns the reliability state of the underlying stream.
 func (c *Conn) Stats() StreamStats { return c.stream.Stats() }
 
