@@ -115,6 +115,9 @@ type gateway struct {
 
 	tls *tlsServer
 
+	stopPolls     chan struct{} // closed when the HTTP server shuts down
+	stopPollsOnce sync.Once
+
 	mu       sync.Mutex
 	sessions map[string]*gwSession
 	order    []*gwSession
@@ -141,12 +144,13 @@ func newGateway(s *Sandbox) (*gateway, error) {
 		opts.ExternalAgentWait = 30 * time.Second
 	}
 	g := &gateway{
-		sb:       s,
-		opts:     opts,
-		log:      s.log.With("part", "gateway"),
-		sessions: map[string]*gwSession{},
-		waiting:  map[string][]*gwSession{},
-		waitCond: make(chan struct{}),
+		sb:        s,
+		opts:      opts,
+		log:       s.log.With("part", "gateway"),
+		sessions:  map[string]*gwSession{},
+		waiting:   map[string][]*gwSession{},
+		waitCond:  make(chan struct{}),
+		stopPolls: make(chan struct{}),
 		up: websocket.Upgrader{
 			HandshakeTimeout: 10 * time.Second,
 			// No browser ever talks to the sandbox; tokens authenticate.
@@ -387,8 +391,17 @@ func (g *gateway) serveAgentSessions(w http.ResponseWriter, r *http.Request) {
 		case <-g.ctx.Done():
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
+		case <-g.stopPolls:
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
 		}
 	}
+}
+
+// shutdown ends pending agent long-polls so an HTTP server shutdown does
+// not wait for them (registered with http.Server.RegisterOnShutdown).
+func (g *gateway) shutdown() {
+	g.stopPollsOnce.Do(func() { close(g.stopPolls) })
 }
 
 // serveDataChannel is the websocket endpoint of both roles. The first

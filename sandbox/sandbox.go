@@ -90,6 +90,7 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	s.gw = gw
 	s.closers = append(s.closers, gw.Close)
 	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.srv.RegisterOnShutdown(gw.shutdown)
 	go func() { _ = s.srv.Serve(ln) }()
 	s.closers = append(s.closers, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
