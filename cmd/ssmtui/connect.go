@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 
@@ -78,8 +79,15 @@ func remoteResult(err error, target string) error {
 	return transportError(err)
 }
 
-// openSSH resolves target and connects over SSH with f's options.
+// openSSH resolves target and connects over SSH with f's options. A
+// target of the form user@target sets the login, as with ssh (--user wins).
 func openSSH(ctx context.Context, env *cliEnv, f sshFlags, target string) (*sshclient.Client, error) {
+	if user, host, ok := strings.Cut(target, "@"); ok && user != "" && host != "" {
+		target = host
+		if f.user == "" {
+			f.user = user
+		}
+	}
 	log := commandLogger(env, f.debug)
 	var mfa func(string) (string, error)
 	if isTerminal(env.stdin) {
@@ -128,7 +136,7 @@ func runConnect(ctx context.Context, env *cliEnv, args []string) error {
 	var f sshFlags
 	f.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: ssmtui connect [flags] TARGET")
+		fmt.Fprintln(env.stderr, "usage: ssmtui connect [flags] [USER@]TARGET")
 		fmt.Fprintln(env.stderr, "\nOpens an SSH shell on TARGET (instance ID, Name tag, private IP or DNS name) through a")
 		fmt.Fprintln(env.stderr, "Session Manager session: no session-manager-plugin, no inbound port 22. A temporary key is")
 		fmt.Fprintln(env.stderr, "pushed with EC2 Instance Connect; ssh-agent and key files are the fallback. The exit code is")

@@ -210,7 +210,7 @@ func TestConnectNonTTYRunsShellThroughEIC(t *testing.T) {
 // TestExecExitCodes: the process exit code is the remote one, output is
 // streamed to the right stream, stdin is forwarded.
 func TestExecExitCodes(t *testing.T) {
-	e := newCxEnv(t, sandbox.Options{})
+	e := newCxEnv(t, sandbox.Options{Hosts: sandbox.HostOptions{ExtraUsers: []string{"deploy"}}})
 	e.trustHost(t, cxWeb)
 	e.trustHost(t, cxAPI)
 	for name, tc := range map[string]struct {
@@ -228,6 +228,7 @@ func TestExecExitCodes(t *testing.T) {
 		"stdin":         {args: []string{"web", "--", "tr a-z A-Z"}, stdin: "piped data\n", out: "PIPED DATA\n"},
 		"by IP":         {args: []string{"10.1.2.20", "--", "echo $SSMTUI_INSTANCE_ID"}, out: cxAPI + "\n"},
 		"ubuntu user":   {args: []string{"api", "--", "echo $USER"}, out: "ubuntu\n"},
+		"user@target":   {args: []string{"deploy@api", "--", "echo $USER"}, out: "deploy\n"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var in io.Reader

@@ -26,7 +26,7 @@ func runExec(ctx context.Context, env *cliEnv, args []string) error {
 	var f sshFlags
 	f.register(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: ssmtui exec [flags] TARGET -- COMMAND [ARG…]")
+		fmt.Fprintln(env.stderr, "usage: ssmtui exec [flags] [USER@]TARGET -- COMMAND [ARG…]")
 		fmt.Fprintln(env.stderr, "\nRuns COMMAND on TARGET over SSH inside a Session Manager session. The words are joined")
 		fmt.Fprintln(env.stderr, "with spaces and run by the remote login shell, as with ssh. stdin is forwarded when it is")
 		fmt.Fprintln(env.stderr, "not a terminal. The exit code is the remote command's; 255 means the connection failed.")
