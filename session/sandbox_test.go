@@ -491,21 +491,24 @@ func BenchmarkConnThroughputDownload(b *testing.B) {
 func BenchmarkConnStalledReader(b *testing.B) {
 	c := benchConn(b, sandbox.GatewayOptions{})
 	defer c.Close()
+	const perOp = 4 << 20
 	var hdr [9]byte
 	hdr[0] = 'D'
 	buf := make([]byte, benchChunk)
-	b.SetBytes(benchChunk)
+	b.SetBytes(perOp)
 	b.ResetTimer()
 	var peak int
 	for range b.N {
-		binary.BigEndian.PutUint64(hdr[1:], 16<<20)
+		binary.BigEndian.PutUint64(hdr[1:], perOp)
 		c.Write(hdr[:])
-		// Stall until the stream stops reading its socket, then drain.
-		for c.Stats().Buffered < session.DefaultRecvBuffer {
+		// Stall until the acked budget is full and the agent's window is
+		// held unacked, then drain.
+		for c.Stats().Buffered < session.DefaultRecvBuffer+session.DefaultWindow {
 			time.Sleep(time.Millisecond)
 		}
+		time.Sleep(20 * time.Millisecond) // would grow here if unbounded
 		peak = max(peak, c.Stats().Buffered)
-		if _, err := io.CopyBuffer(io.Discard, io.LimitReader(c, 16<<20), buf); err != nil {
+		if _, err := io.CopyBuffer(io.Discard, io.LimitReader(c, perOp), buf); err != nil {
 			b.Fatal(err)
 		}
 	}

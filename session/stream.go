@@ -472,8 +472,9 @@ func (s *Stream) Send(ctx context.Context, pt wire.PayloadType, p []byte) error 
 	return err
 }
 
-// Write sends p as Output-typed messages of at most MaxPayload bytes and
-// returns how many bytes were queued (all of p, or fewer with an error).
+// Write sends p as consecutive messages of payload type pt, each at most
+// MaxPayload bytes, and returns how many bytes were queued (all of p, or
+// fewer with an error).
 func (s *Stream) Write(ctx context.Context, pt wire.PayloadType, p []byte) (int, error) {
 	n, err := s.write(pt, p, ctx.Done(), nil)
 	if err == errCanceled {
