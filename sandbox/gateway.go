@@ -53,6 +53,10 @@ type GatewayOptions struct {
 	// cell-number (clients must adopt it; old ones keep working).
 	NewCellOnResume bool
 
+	// ClientConnectTimeout ends a session whose client has not opened the
+	// data channel this long after StartSession (default 2 minutes).
+	ClientConnectTimeout time.Duration
+
 	// ExternalAgentWait is how long StartSession waits for an outside agent
 	// to join a session on an instance marked External (default 30 s).
 	ExternalAgentWait time.Duration
@@ -139,6 +143,9 @@ func newGateway(s *Sandbox) (*gateway, error) {
 	}
 	if opts.HandshakeTimeout <= 0 {
 		opts.HandshakeTimeout = 15 * time.Second
+	}
+	if opts.ClientConnectTimeout <= 0 {
+		opts.ClientConnectTimeout = 2 * time.Minute
 	}
 	if opts.ExternalAgentWait <= 0 {
 		opts.ExternalAgentWait = 30 * time.Second
@@ -250,6 +257,14 @@ func (g *gateway) newSession(r *APIRequest, inst *Instance, doc, sessionType str
 	g.sessions[s.id] = s
 	g.order = append(g.order, s)
 	g.mu.Unlock()
+	s.connectTimer = time.AfterFunc(g.opts.ClientConnectTimeout, func() {
+		s.mu.Lock()
+		opened := s.opens > 0
+		s.mu.Unlock()
+		if !opened {
+			s.end("The client did not open the data channel within " + g.opts.ClientConnectTimeout.String() + " of StartSession.")
+		}
+	})
 	s.toClient = newFaultPipe(g, s, dirToClient)
 	s.toAgent = newFaultPipe(g, s, dirToAgent)
 	if every := g.opts.Faults.KillClientEvery; every > 0 {

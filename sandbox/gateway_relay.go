@@ -39,6 +39,8 @@ type gwSession struct {
 	toClient *faultPipe
 	toAgent  *faultPipe
 
+	connectTimer *time.Timer // ends the session if no client ever opens
+
 	agentJoined chan struct{} // closed when an agent attaches
 	done        chan struct{} // closed when the session has ended
 
@@ -347,6 +349,9 @@ func (s *gwSession) end(output string) {
 	agent := s.agent
 	s.mu.Unlock()
 	s.gw.unwait(s)
+	if s.connectTimer != nil {
+		s.connectTimer.Stop()
+	}
 	s.gw.log.Info("session ended", "session", s.id, "status", s.status, "output", output)
 
 	frame := s.channelClosed(output)

@@ -207,3 +207,19 @@ func TestPeriodicKillsAndDrops(t *testing.T) {
 		t.Fatalf("no kills happened: %+v", info)
 	}
 }
+
+// TestClientNeverConnects: a started session whose client never opens the
+// data channel ends as Failed instead of lingering.
+func TestClientNeverConnects(t *testing.T) {
+	sb := startSandbox(t, sandbox.Options{Gateway: sandbox.GatewayOptions{ClientConnectTimeout: 200 * time.Millisecond}})
+	api := ssmClient(t, sb)
+	ctx := testContext(t, 30*time.Second)
+	out, err := api.StartSession(ctx, &ssm.StartSessionInput{Target: aws.String(instOnline)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, err := sb.WaitSessionEnd(ctx, aws.ToString(out.SessionId))
+	if err != nil || end.Status != "Failed" || !strings.Contains(end.Output, "did not open the data channel") {
+		t.Fatalf("%+v %v", end, err)
+	}
+}
