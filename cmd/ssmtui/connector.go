@@ -278,8 +278,6 @@ type sshDialer struct {
 	identityFiles    []string // -i
 	acceptNewHostKey bool     // --accept-new-host-key
 	noEIC            bool     // --no-eic: never push a key
-	// eic replaces the EC2 Instance Connect client (benchmarks, tests).
-	eic func(cfg aws.Config) eicAPI
 	// wrapConn, if set, wraps the SSM connection before SSH runs over it
 	// (benchmarks count round trips with it).
 	wrapConn func(*session.Conn) net.Conn
@@ -312,18 +310,12 @@ func (d *sshDialer) dialSession(ctx context.Context, cfg aws.Config, inst invent
 	return conn, nil
 }
 
-// connectSSH runs the whole path and returns an authenticated client.
-// p answers host-key and passphrase questions (nil: nobody can);
-// onEvent receives progress.
-func (d *sshDialer) connectSSH(ctx context.Context, inst inventory.Instance, p sshclient.Prompter, onEvent func(sshclient.Event)) (*sshclient.Client, error) {
-	cfg, err := d.awsConfigFor(ctx, inst)
-	if err != nil {
-		return nil, err
-	}
-	return d.connectSSHWith(ctx, cfg, inst, p, onEvent)
-}
-
-// connectSSHWith is connectSSH with a given aws.Config.
+// connectSSHWith runs the whole path with cfg (inst's profile and region)
+// and returns an authenticated client: StartSession(AWS-StartSSHSession,
+// port 22), then SSH with an EC2 Instance Connect key pushed for the
+// resolved login (unless noEIC), ssh-agent and key files. p answers
+// host-key and passphrase questions (nil: nobody can); onEvent receives
+// progress. Errors name the cause and the next step.
 func (d *sshDialer) connectSSHWith(ctx context.Context, cfg aws.Config, inst inventory.Instance, p sshclient.Prompter, onEvent func(sshclient.Event)) (*sshclient.Client, error) {
 	sconn, err := d.dialSession(ctx, cfg, inst, "22")
 	if err != nil {
@@ -347,11 +339,7 @@ func (d *sshDialer) connectSSHWith(ctx context.Context, cfg aws.Config, inst inv
 		Logger:           d.log,
 	}
 	if !d.noEIC {
-		newEIC := d.eic
-		if newEIC == nil {
-			newEIC = func(cfg aws.Config) eicAPI { return ec2instanceconnect.NewFromConfig(cfg) }
-		}
-		scfg.PushKey = pushKeyFunc(newEIC(cfg), inst)
+		scfg.PushKey = pushKeyFunc(ec2instanceconnect.NewFromConfig(cfg), inst)
 	}
 	client, err := sshclient.Connect(ctx, conn, scfg)
 	if err != nil {
