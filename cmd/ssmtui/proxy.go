@@ -97,30 +97,42 @@ func runProxy(ctx context.Context, env *cliEnv, args []string) error {
 
 // bridge copies stdin to conn and conn to stdout until one side ends or ctx
 // is done, then closes conn (ending the SSM session). A clean end of either
-// side is not an error. The stdin copier exits when stdin ends or conn is
-// closed; a stdin that never ends is left to the process exit.
+// side is not an error, except a remote end before any byte arrived: then
+// nothing listened on the port. The stdin copier exits when stdin ends or
+// conn is closed; a stdin that never ends is left to the process exit.
 func bridge(ctx context.Context, conn *session.Conn, stdin io.Reader, stdout io.Writer) error {
-	up := make(chan error, 1)
-	down := make(chan error, 1)
+	type result struct {
+		n   int64
+		err error
+	}
+	up := make(chan result, 1)
+	down := make(chan result, 1)
 	go func() {
-		_, err := io.Copy(conn, stdin)
-		up <- err
+		n, err := io.Copy(conn, stdin)
+		up <- result{n, err}
 	}()
 	go func() {
-		_, err := io.Copy(stdout, conn)
-		down <- err
+		n, err := io.Copy(stdout, conn)
+		down <- result{n, err}
 	}()
 	var err error
 	select {
-	case err = <-up:
-		if err != nil {
-			err = fmt.Errorf("forward stdin to %s: %w", conn.RemoteAddr(), err)
+	case r := <-up:
+		// channel_closed while writing is a clean remote end (errors.Is io.EOF).
+		if r.err != nil && !errors.Is(r.err, io.EOF) {
+			err = fmt.Errorf("forward stdin to %s: %w", conn.RemoteAddr(), r.err)
 		}
-	case err = <-down:
-		if err != nil && !errors.Is(err, io.EOF) {
-			err = fmt.Errorf("forward %s to stdout: %w", conn.RemoteAddr(), err)
-		} else {
-			err = nil
+	case r := <-down:
+		switch {
+		case r.err != nil && !errors.Is(r.err, io.EOF):
+			err = fmt.Errorf("forward %s to stdout: %w", conn.RemoteAddr(), r.err)
+		case r.n == 0:
+			target, port := conn.RemoteAddr().String(), ""
+			if a, ok := conn.RemoteAddr().(session.Addr); ok {
+				target, port = a.Target, a.Port
+			}
+			err = fmt.Errorf("the session to %s ended before anything answered on port %s: is a server listening there? "+
+				"(for a shell without SSH: ssmtui shell %s)", target, port, target)
 		}
 	case <-ctx.Done():
 	}

@@ -143,6 +143,20 @@ func waitCalls(t *testing.T, sb *sandbox.Sandbox, op string, n int) {
 	}
 }
 
+// TestProxyNothingListening: a port nothing listens on ends the session at
+// once; the proxy says so on stderr, prints nothing on stdout, exits 1.
+func TestProxyNothingListening(t *testing.T) {
+	e := newCxEnv(t, sandbox.Options{})
+	inR, inW := io.Pipe()
+	defer inW.Close()
+	r := e.run(t, inR, "proxy", "appliance", "22")
+	if r.code != 1 || r.stdout != "" {
+		t.Fatalf("%+v", r)
+	}
+	wantContains(t, "stderr", r.stderr, "ended before anything answered on port 22", "ssmtui shell "+cxNoSSH)
+	waitCalls(t, e.sb, "ssm.TerminateSession", 1)
+}
+
 // TestProxyUnderOpenSSH: the real ssh, scp, sftp and rsync clients use
 // `ssmtui proxy` as ProxyCommand: a command runs, 8 MiB go up and down
 // byte-exact, a tree syncs, and every session is terminated.
