@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -81,14 +82,13 @@ func remoteResult(err error, target string) error {
 
 // openSSH resolves target and connects over SSH with f's options. A
 // target of the form user@target sets the login, as with ssh (--user wins).
-func openSSH(ctx context.Context, env *cliEnv, f sshFlags, target string) (*sshclient.Client, error) {
+func openSSH(ctx context.Context, env *cliEnv, f sshFlags, target string, log *slog.Logger) (*sshclient.Client, error) {
 	if user, host, ok := strings.Cut(target, "@"); ok && user != "" && host != "" {
 		target = host
 		if f.user == "" {
 			f.user = user
 		}
 	}
-	log := commandLogger(env, f.debug)
 	var mfa func(string) (string, error)
 	if isTerminal(env.stdin) {
 		mfa = stdinMFA(env)
@@ -152,7 +152,9 @@ func runConnect(ctx context.Context, env *cliEnv, args []string) error {
 		fs.Usage()
 		return usageError("connect takes exactly one TARGET (to run a command use `ssmtui exec TARGET -- CMD`)")
 	}
-	client, err := openSSH(ctx, env, f, pos[0])
+	log, closeLog := commandLogger(env, f.debug)
+	defer closeLog()
+	client, err := openSSH(ctx, env, f, pos[0], log)
 	if err != nil {
 		return err
 	}

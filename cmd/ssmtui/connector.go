@@ -616,17 +616,16 @@ func isTerminal(r any) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// commandLogger is the logger of a non-TUI command: debug logs on stderr
-// with --debug (or SSMTUI_LOG_LEVEL), otherwise nothing.
-func commandLogger(env *cliEnv, debug bool) *slog.Logger {
-	level := slog.LevelDebug
-	if !debug {
-		lvl := env.getenv("SSMTUI_LOG_LEVEL")
-		if lvl == "" || level.UnmarshalText([]byte(lvl)) != nil {
-			return slog.New(slog.DiscardHandler)
-		}
+// commandLogger is the logger of a non-TUI command: with --debug, debug
+// logs on stderr (the user asked for them, raw mode or not); otherwise the
+// picker's log file when SSMTUI_LOG_LEVEL is set, else nothing — a shell in
+// raw mode must not be interleaved with log lines. Call the returned func
+// when the command ends.
+func commandLogger(env *cliEnv, debug bool) (*slog.Logger, func()) {
+	if debug {
+		return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: slog.LevelDebug})), func() {}
 	}
-	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: level}))
+	return pickLogger(env.getenv)
 }
 
 // targetCommand is what every TARGET command builds from its flags.

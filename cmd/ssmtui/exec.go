@@ -46,7 +46,9 @@ func runExec(ctx context.Context, env *cliEnv, args []string) error {
 		fs.Usage()
 		return usageError("exec needs a command after TARGET (ssmtui exec %s -- uname -a)", pos[0])
 	}
-	client, err := openSSH(ctx, env, f, pos[0])
+	log, closeLog := commandLogger(env, f.debug)
+	defer closeLog()
+	client, err := openSSH(ctx, env, f, pos[0], log)
 	if err != nil {
 		return err
 	}

@@ -70,7 +70,8 @@ func runProxy(ctx context.Context, env *cliEnv, args []string) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	log := commandLogger(env, *debug)
+	log, closeLog := commandLogger(env, *debug)
+	defer closeLog()
 	// stdin carries the stream: no MFA prompt can read it.
 	tc, err := newTargetCommand(env, tf, log, nil)
 	if err != nil {

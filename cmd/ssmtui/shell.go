@@ -63,7 +63,8 @@ func runShell(ctx context.Context, env *cliEnv, args []string) error {
 		fs.Usage()
 		return usageError("shell takes exactly one TARGET")
 	}
-	log := commandLogger(env, *debug)
+	log, closeLog := commandLogger(env, *debug)
+	defer closeLog()
 	var mfa func(string) (string, error)
 	if isTerminal(env.stdin) {
 		mfa = stdinMFA(env)
