@@ -31,6 +31,25 @@ func waitOutput(t *testing.T, tm *teatest.TestModel, want string) {
 		teatest.WithDuration(flowTimeout), teatest.WithCheckInterval(5*time.Millisecond))
 }
 
+// waitClosed waits until the UI has closed sess, which it does right after
+// handling the end of the shell (sessionEndedMsg): from then on the status
+// is set. Waiting on the model's effect rather than on renderer bytes keeps
+// the flow independent of how the renderer repaints after tea.Exec.
+func waitClosed(t *testing.T, sess *fakeSession) {
+	t.Helper()
+	deadline := time.Now().Add(flowTimeout)
+	for {
+		if _, closed := sess.state(); closed > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			ran, _ := sess.state()
+			t.Fatalf("session not closed after %s (ran=%v)", flowTimeout, ran)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 func finalModel(t *testing.T, tm *teatest.TestModel) Model {
 	t.Helper()
 	tm.Send(tea.KeyPressMsg{Code: 'c', Mod: tea.ModCtrl})
@@ -71,7 +90,7 @@ func TestFlowExecAndReturnWithExitStatus(t *testing.T) {
 	// rack-04 is the 4th row (sorted by name) and online Linux.
 	tm.Type("jjj")
 	tm.Send(enterKey)
-	waitOutput(t, tm, "exit 130")
+	waitClosed(t, sess)
 	fm := finalModel(t, tm)
 	ran, closed := sess.state()
 	if !ran || closed != 1 {
@@ -101,7 +120,7 @@ func TestFlowHostKeyModalThenShell(t *testing.T) {
 	tm.Send(enterKey) // connect
 	waitOutput(t, tm, "Unknown host key")
 	tm.Type("y")
-	waitOutput(t, tm, "exit 0")
+	waitClosed(t, sess)
 	fm := finalModel(t, tm)
 	conn.mu.Lock()
 	trusted := conn.trusted
