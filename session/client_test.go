@@ -422,9 +422,13 @@ func TestPortForwardBasic(t *testing.T) {
 		t.Fatalf("second basic stream: %v", err)
 	}
 	c1.Close()
-	if fl := <-f.session(t).flags; fl != wire.FlagDisconnectToPort {
+	s := f.session(t)
+	if fl := <-s.flags; fl != wire.FlagDisconnectToPort {
 		t.Fatalf("flag %v", fl)
 	}
+	// Late output of the old target connection must not reach the next one.
+	s.agent.Send(ctx, wire.PayloadOutput, []byte("stale"))
+	waitFor(t, func() bool { return p.ch.stream.Stats().Buffered > 0 })
 	c2, err := p.DialStream(ctx)
 	if err != nil {
 		t.Fatal(err)

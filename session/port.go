@@ -184,7 +184,8 @@ func (p *PortSession) Err() error { return p.ch.stream.Err() }
 // stream per call; if the agent cannot reach the destination the stream's
 // Read returns *ConnectToPortError. Basic: one connection at a time — the
 // call waits (ctx) until the previous one is closed; closing it sends
-// DisconnectToPort. Stdio: the single stream, once.
+// DisconnectToPort, and output of the old target connection still buffered
+// when the next one opens is discarded. Stdio: the single stream, once.
 func (p *PortSession) DialStream(ctx context.Context) (net.Conn, error) {
 	if err := p.ch.stream.Err(); err != nil {
 		return nil, fmt.Errorf("open stream on session %s: %w", p.ch.sessionID, err)
@@ -207,8 +208,16 @@ func (p *PortSession) DialStream(ctx context.Context) (net.Conn, error) {
 		case <-p.ch.stream.Done():
 			return nil, fmt.Errorf("open stream on session %s: %w", p.ch.sessionID, p.ch.stream.Err())
 		}
-		var c *Conn
-		c = newConn(p.ch.stream, Addr{Target: p.ch.sessionID}, p.remote, func() error {
+		// Output that arrived while no connection was open belongs to the
+		// previous target connection: drop it, never hand it to this one.
+		closedCh := make(chan struct{})
+		close(closedCh)
+		for {
+			if _, _, err := p.ch.stream.recv(closedCh, nil); err != nil {
+				break
+			}
+		}
+		c := newConn(p.ch.stream, Addr{Target: p.ch.sessionID}, p.remote, func() error {
 			defer func() { <-p.basic }()
 			if p.ch.stream.Err() != nil {
 				return nil
