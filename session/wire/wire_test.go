@@ -357,3 +357,22 @@ func BenchmarkWireDecode1K(b *testing.B) {
 		}
 	}
 }
+
+func FuzzAckSequenceNumber(f *testing.F) {
+	f.Add([]byte(ackPayload))
+	f.Add([]byte(`{"AcknowledgedMessageSequenceNumber":-9223372036854775808}`))
+	f.Fuzz(func(t *testing.T, p []byte) {
+		n, err := AckSequenceNumber(p)
+		if err != nil && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("untyped error %v", err)
+		}
+		// On plain acks (no escapes, the key once in any case) the fast
+		// path agrees with encoding/json; others only risk a wrong ack
+		// number, which a peer could send anyway.
+		plain := !bytes.ContainsRune(p, '\\') &&
+			bytes.Count(bytes.ToLower(p), []byte(`acknowledgedmessagesequencenumber`)) == 1
+		if a, jerr := ParseAcknowledge(p); plain && jerr == nil && err == nil && a.AcknowledgedMessageSequenceNumber != n {
+			t.Fatalf("fast %d, json %d for %s", n, a.AcknowledgedMessageSequenceNumber, p)
+		}
+	})
+}
