@@ -33,8 +33,9 @@ type FaultOptions struct {
 	// WithholdAcks discards this fraction of acknowledge frames.
 	WithholdAcks float64
 
-	// KillClientEvery drops the client's websocket at this period; the
-	// client must ResumeSession and reconnect.
+	// KillClientEvery drops each client websocket this long after it was
+	// opened (so every resumed connection dies again); the client must
+	// ResumeSession and reconnect.
 	KillClientEvery time.Duration
 }
 

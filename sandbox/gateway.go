@@ -267,9 +267,6 @@ func (g *gateway) newSession(r *APIRequest, inst *Instance, doc, sessionType str
 	})
 	s.toClient = newFaultPipe(g, s, dirToClient)
 	s.toAgent = newFaultPipe(g, s, dirToAgent)
-	if every := g.opts.Faults.KillClientEvery; every > 0 {
-		g.goTracked(func() { s.killClientEvery(every) })
-	}
 	g.log.Info("session started", "session", s.id, "instance", s.target, "document", doc)
 	return s
 }

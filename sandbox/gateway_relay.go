@@ -177,6 +177,9 @@ func (s *gwSession) attachClient(p *peer, open wire.OpenDataChannelInput) {
 	} else {
 		s.sendControl(p, wire.TypePausePublication)
 	}
+	if every := s.gw.opts.Faults.KillClientEvery; every > 0 {
+		s.scheduleKill(p, every)
+	}
 	s.gw.goTracked(func() { s.readLoop(p, roleClient) })
 }
 
@@ -428,23 +431,21 @@ func (s *gwSession) killClient() bool {
 		return false
 	}
 	s.gw.log.Info("fault: killing client socket", "session", s.id)
-	c.close()
+	// Detach now (pausing the agent) rather than when the read loop
+	// notices, so pause always precedes the resumed client's start.
+	s.detach(c, roleClient)
 	return true
 }
 
-func (s *gwSession) killClientEvery(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
+// scheduleKill drops client p once it has been attached for every (the
+// KillClientEvery fault): each connection, including resumed ones, lives
+// that long, so a kill never lands in the middle of a fresh open.
+func (s *gwSession) scheduleKill(p *peer, every time.Duration) {
+	time.AfterFunc(every, func() {
+		if s.currentClient() == p {
 			s.killClient()
-		case <-s.done:
-			return
-		case <-s.gw.ctx.Done():
-			return
 		}
-	}
+	})
 }
 
 func (s *gwSession) info() SessionInfo {

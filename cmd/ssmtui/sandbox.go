@@ -54,7 +54,7 @@ func (f *sandboxFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.reorder, "reorder", 0, "`fraction` of stream frames delivered late")
 	fs.IntVar(&f.reorderWindow, "reorder-window", 3, "how many later frames overtake a reordered one")
 	fs.Float64Var(&f.acks, "withhold-acks", 0, "`fraction` of acknowledge frames dropped")
-	fs.DurationVar(&f.killEvery, "kill-client-every", 0, "drop the client websocket at this period (clients must resume)")
+	fs.DurationVar(&f.killEvery, "kill-client-every", 0, "drop each client websocket this long after it opened (clients must resume)")
 }
 
 func (f *sandboxFlags) options(stderr io.Writer) (sandbox.Options, error) {
