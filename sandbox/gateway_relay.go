@@ -222,7 +222,9 @@ func (s *gwSession) readLoop(p *peer, role peerRole) {
 			continue // only the open frame is text
 		}
 		if role == roleAgent {
-			if wire.Decode(b, &m) == nil && m.MessageType == wire.TypeAgentSessionState {
+			// Peek at the MessageType field before paying for a full decode
+			// (digest) of every relayed frame.
+			if maybeSessionState(b) && wire.Decode(b, &m) == nil && m.MessageType == wire.TypeAgentSessionState {
 				s.agentState(m.Payload)
 				continue // A→service only (§4.1)
 			}
@@ -231,6 +233,14 @@ func (s *gwSession) readLoop(p *peer, role peerRole) {
 			s.toAgent.push(b)
 		}
 	}
+}
+
+// maybeSessionState reports whether frame's MessageType field starts with
+// agent_session_state (frame layout §3.1: the type is bytes 4..36).
+func maybeSessionState(frame []byte) bool {
+	const off = 4
+	return len(frame) >= off+len(wire.TypeAgentSessionState) &&
+		string(frame[off:off+len(wire.TypeAgentSessionState)]) == wire.TypeAgentSessionState
 }
 
 // detach handles the loss of a side: the other side is paused; losing the
