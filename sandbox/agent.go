@@ -345,8 +345,10 @@ func (p *pacer) wait(ctx context.Context) {
 		return
 	}
 	now := time.Now()
-	if p.next.Before(now.Add(-time.Millisecond)) {
-		p.next = now // idle since the last chunk: no credit for the gap
+	if p.next.Before(now.Add(-10 * time.Millisecond)) {
+		// Idle (or starved) for a while: no credit for the gap beyond a
+		// few chunks that absorb timer and scheduling jitter.
+		p.next = now
 	}
 	p.next = p.next.Add(time.Millisecond)
 	d := p.next.Sub(now)
