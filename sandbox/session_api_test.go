@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -328,3 +329,87 @@ func runExternalAgent(ctx context.Context, pollURL string) error {
 }
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+// TestUpgradeWithSigV4AndPing: newer plugins SigV4-sign the upgrade (the
+// gateway ignores the headers) and ping with "keepalive" (answered).
+func TestUpgradeWithSigV4AndPing(t *testing.T) {
+	sb := startSandbox(t, sandbox.Options{})
+	api := ssmClient(t, sb)
+	ctx := testContext(t, 30*time.Second)
+	out, err := api.StartSession(ctx, &ssm.StartSessionInput{Target: aws.String(instOnline), DocumentName: aws.String("AWS-StartSSHSession"),
+		Parameters: map[string][]string{"portNumber": {strconv.Itoa(echoServer(t))}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	h.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+testAKID+"/20261128/us-east-1/ssmmessages/aws4_request, SignedHeaders=host;x-amz-date, Signature=00")
+	h.Set("X-Amz-Date", "20261128T120000Z")
+	ws, resp, err := websocket.DefaultDialer.DialContext(ctx, aws.ToString(out.StreamUrl), h)
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		t.Fatalf("signed upgrade: %v", err)
+	}
+	defer ws.Close()
+	open, _ := json.Marshal(wire.OpenDataChannelInput{MessageSchemaVersion: "1.0", RequestID: uuid.NewString(), TokenValue: aws.ToString(out.TokenValue)})
+	if err := ws.WriteMessage(websocket.TextMessage, open); err != nil {
+		t.Fatal(err)
+	}
+	pong := make(chan string, 1)
+	ws.SetPongHandler(func(p string) error {
+		select {
+		case pong <- p:
+		default:
+		}
+		return nil
+	})
+	if err := ws.WriteControl(websocket.PingMessage, []byte("keepalive"), time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case p := <-pong:
+		if p != "keepalive" {
+			t.Fatalf("pong payload %q", p)
+		}
+	case <-ctx.Done():
+		t.Fatal("no pong")
+	}
+}
+
+// TestCommandDocuments: AWS-StartInteractiveCommand runs its command in a
+// PTY (legacy shell path) and the session ends when it exits.
+func TestCommandDocuments(t *testing.T) {
+	sb := startSandbox(t, sandbox.Options{Gateway: sandbox.GatewayOptions{Shell: "/bin/sh"}})
+	api := ssmClient(t, sb)
+	ctx := testContext(t, 30*time.Second)
+	for _, doc := range []string{"AWS-StartInteractiveCommand", "AWS-StartNonInteractiveCommand"} {
+		out, err := api.StartSession(ctx, &ssm.StartSessionInput{Target: aws.String(instOnline), DocumentName: aws.String(doc),
+			Parameters: map[string][]string{"command": {"echo ran-$((6*7)) on $SSMTUI_INSTANCE_ID"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := openClient(t, api, out, nil)
+		var screen []byte
+		for {
+			_, p, err := c.st.Recv(ctx)
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					t.Fatalf("%s: %v", doc, err)
+				}
+				break
+			}
+			screen = append(screen, p...)
+		}
+		if !strings.Contains(string(screen), "ran-42 on "+instOnline) {
+			t.Fatalf("%s output %q", doc, screen)
+		}
+	}
+}
