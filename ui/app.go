@@ -223,7 +223,7 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.spinner, cmd = m.spinner.Update(msg)
 		return m, cmd
 	case tea.KeyPressMsg:
-		if key.Matches(msg, m.keys.Quit) && msg.String() == "ctrl+c" {
+		if msg.String() == "ctrl+c" { // quits from every screen, even a modal
 			return m.quit()
 		}
 	}
