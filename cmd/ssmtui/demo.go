@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,15 +30,28 @@ func init() {
 	})
 }
 
-// demoEnvNames are the variables `demo` sets or clears for its own process
-// so that nothing reaches AWS: every SDK call goes to the sandbox with the
-// demo profiles' credentials, and no ambient credentials, profile, region or
-// endpoint of the user's shell leaks in.
+// demoEnvCleared are the variables `demo` clears for its own process so that
+// nothing reaches AWS: every SDK call goes to the sandbox with the demo
+// profiles' credentials, and no ambient credentials, profile, region or
+// endpoint setting of the user's shell leaks in. Service-specific endpoints
+// (AWS_ENDPOINT_URL_SSM, …) are cleared too, see demoClearedEnv.
 var demoEnvCleared = []string{
 	"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
 	"AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_CA_BUNDLE",
 	"AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-	"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+	"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+}
+
+// demoClearedEnv returns demoEnvCleared plus every service-specific endpoint
+// variable (AWS_ENDPOINT_URL_<SERVICE>) present in environ.
+func demoClearedEnv(environ []string) []string {
+	out := slices.Clone(demoEnvCleared)
+	for _, kv := range environ {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "AWS_ENDPOINT_URL_") {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // runDemo is `ssmtui demo`: the sandbox in-process with the embedded demo
@@ -125,7 +139,8 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 		"AWS_ENDPOINT_URL":            sb.URL(),
 		"AWS_EC2_METADATA_DISABLED":   "true",
 	}
-	restore, err := setProcessEnv(vars, demoEnvCleared)
+	cleared := demoClearedEnv(os.Environ())
+	restore, err := setProcessEnv(vars, cleared)
 	if err != nil {
 		return err
 	}
@@ -134,10 +149,8 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 		if v, ok := vars[k]; ok {
 			return v
 		}
-		for _, c := range demoEnvCleared {
-			if k == c {
-				return ""
-			}
+		if slices.Contains(cleared, k) {
+			return ""
 		}
 		return env.getenv(k)
 	}}

@@ -181,6 +181,7 @@ func TestDemoInProcessLifecycle(t *testing.T) {
 	t.Setenv("TMPDIR", tmp)
 	t.Setenv("SSH_AUTH_SOCK", "")
 	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAUSERSREALKEY0000") // must neither leak into the demo nor be lost
+	t.Setenv("AWS_ENDPOINT_URL_SSM", "https://ssm.example.invalid")
 	t.Setenv("TERM", "xterm-256color")
 
 	ptmx, tty, err := pty.Open()
@@ -233,8 +234,10 @@ func TestDemoInProcessLifecycle(t *testing.T) {
 			t.Errorf("demo AWS config lacks %q:\n%s", want, conf)
 		}
 	}
-	if got := os.Getenv("AWS_ACCESS_KEY_ID"); got != "" {
-		t.Errorf("AWS_ACCESS_KEY_ID = %q inside the demo, want it cleared", got)
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL_SSM"} {
+		if got := os.Getenv(k); got != "" {
+			t.Errorf("%s = %q inside the demo, want it cleared", k, got)
+		}
 	}
 	if os.Getenv("AWS_EC2_METADATA_DISABLED") != "true" || !strings.HasPrefix(os.Getenv("AWS_ENDPOINT_URL"), "http://127.0.0.1:") {
 		t.Error("demo must disable IMDS and point every service at the sandbox")
@@ -254,6 +257,9 @@ func TestDemoInProcessLifecycle(t *testing.T) {
 	}
 	if got := os.Getenv("AWS_ACCESS_KEY_ID"); got != "AKIAUSERSREALKEY0000" {
 		t.Errorf("AWS_ACCESS_KEY_ID after demo = %q", got)
+	}
+	if got := os.Getenv("AWS_ENDPOINT_URL_SSM"); got != "https://ssm.example.invalid" {
+		t.Errorf("AWS_ENDPOINT_URL_SSM after demo = %q", got)
 	}
 	for _, k := range []string{"AWS_CONFIG_FILE", "AWS_ENDPOINT_URL"} {
 		if _, ok := os.LookupEnv(k); ok {
