@@ -33,6 +33,15 @@ type sandboxFlags struct {
 	drop, dup, reorder, acks float64
 	reorderWindow            int
 	killEvery                time.Duration
+
+	// Inventory-side knobs (API latency, throttling, denied regions, generated fleets).
+	apiLatency    time.Duration
+	regionLatency string
+	throttle      bool
+	denyRegions   string
+	generate      int
+	genRegions    int
+	genAccounts   int
 }
 
 func (f *sandboxFlags) register(fs *flag.FlagSet) {
@@ -55,18 +64,44 @@ func (f *sandboxFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.reorderWindow, "reorder-window", 3, "how many later frames overtake a reordered one")
 	fs.Float64Var(&f.acks, "withhold-acks", 0, "`fraction` of acknowledge frames dropped")
 	fs.DurationVar(&f.killEvery, "kill-client-every", 0, "drop each client websocket this long after it opened (clients must resume)")
+	fs.DurationVar(&f.apiLatency, "api-latency", 0, "`latency` added to every AWS API call")
+	fs.StringVar(&f.regionLatency, "region-latency", "", "per-region API latency, `REGION=DURATION,…` (overrides --api-latency there)")
+	fs.BoolVar(&f.throttle, "throttle", false, "enforce per-account, per-region token buckets that answer the real throttling errors")
+	fs.StringVar(&f.denyRegions, "deny-region", "", "comma-separated `regions` where every account's API calls answer AccessDenied")
+	fs.IntVar(&f.generate, "generate", 0, "serve a generated fleet of `N` instances instead of --fleet (for benchmarks and load)")
+	fs.IntVar(&f.genRegions, "generate-regions", 17, "regions of the generated fleet")
+	fs.IntVar(&f.genAccounts, "generate-accounts", 1, "accounts of the generated fleet")
 }
 
 func (f *sandboxFlags) options(stderr io.Writer) (sandbox.Options, error) {
 	var fleet *sandbox.Fleet
 	var err error
-	if f.fleet != "" {
+	switch {
+	case f.generate > 0 && f.fleet != "":
+		return sandbox.Options{}, errors.New("--generate and --fleet are exclusive")
+	case f.generate > 0:
+		fleet = sandbox.GenerateFleet(sandbox.GenOptions{Instances: f.generate, NRegions: f.genRegions, Accounts: f.genAccounts, ManagedEvery: 25, Seed: uint64(f.seed)})
+	case f.fleet != "":
 		fleet, err = sandbox.LoadFleet(f.fleet)
-	} else {
+	default:
 		fleet, err = sandbox.ParseFleet(assets.DemoFleet)
 	}
 	if err != nil {
 		return sandbox.Options{}, err
+	}
+	for _, r := range splitList(f.denyRegions) {
+		for i := range fleet.Accounts {
+			fleet.Accounts[i].DeniedRegions = append(fleet.Accounts[i].DeniedRegions, r)
+		}
+	}
+	regionLatency := map[string]time.Duration{}
+	for _, kv := range splitList(f.regionLatency) {
+		region, d, ok := strings.Cut(kv, "=")
+		dur, perr := time.ParseDuration(d)
+		if !ok || perr != nil || region == "" {
+			return sandbox.Options{}, fmt.Errorf("--region-latency: want REGION=DURATION, got %q", kv)
+		}
+		regionLatency[region] = dur
 	}
 	logger := slog.New(slog.DiscardHandler)
 	if f.debug {
@@ -83,6 +118,11 @@ func (f *sandboxFlags) options(stderr io.Writer) (sandbox.Options, error) {
 		Fleet:  fleet,
 		Addr:   f.addr,
 		Logger: logger,
+		Limits: sandbox.LimitOptions{
+			Latency:       f.apiLatency,
+			RegionLatency: regionLatency,
+			Throttle:      f.throttle,
+		},
 		Gateway: sandbox.GatewayOptions{
 			AgentPacing:         sandbox.Pacing(f.pacing),
 			AgentVersion:        f.agentVersion,

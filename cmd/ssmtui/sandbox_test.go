@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"flag"
 	"io"
 	"os"
 	"strings"
@@ -139,6 +140,9 @@ func TestSandboxCommandBadFlags(t *testing.T) {
 		{"sandbox", "--addr", "0.0.0.0:0"},
 		{"sandbox", "--fleet", "/nonexistent/fleet.json"},
 		{"sandbox", "extra"},
+		{"sandbox", "--generate", "10", "--fleet", "x.json"},
+		{"sandbox", "--region-latency", "us-east-1"},
+		{"sandbox", "--region-latency", "us-east-1=soon"},
 	} {
 		var stdout, stderr bytes.Buffer
 		env := &cliEnv{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
@@ -148,5 +152,40 @@ func TestSandboxCommandBadFlags(t *testing.T) {
 		if code == 0 || stdout.Len() != 0 || stderr.Len() == 0 {
 			t.Errorf("%v: code %d, stdout %q, stderr %q", args, code, stdout.String(), stderr.String())
 		}
+	}
+}
+
+// TestSandboxInventoryKnobs checks that the inventory-side flags reach the
+// sandbox options: a generated fleet, denied regions, per-region latency and
+// throttling.
+func TestSandboxInventoryKnobs(t *testing.T) {
+	var f sandboxFlags
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	f.register(fs)
+	err := fs.Parse([]string{"--generate", "120", "--generate-regions", "4", "--generate-accounts", "2",
+		"--deny-region", "us-west-1", "--region-latency", "us-east-1=50ms,us-east-2=5ms", "--api-latency", "7ms", "--throttle"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := f.options(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range opts.Fleet.Accounts {
+		n += len(a.Instances)
+		if len(a.Regions) != 4 {
+			t.Errorf("account %s: %d regions, want 4", a.ID, len(a.Regions))
+		}
+		if !a.RegionDenied("us-west-1") {
+			t.Errorf("account %s: us-west-1 not denied", a.ID)
+		}
+	}
+	if n != 120 || len(opts.Fleet.Accounts) != 2 {
+		t.Errorf("generated %d instances in %d accounts, want 120 in 2", n, len(opts.Fleet.Accounts))
+	}
+	l := opts.Limits
+	if l.Latency != 7*time.Millisecond || !l.Throttle || l.RegionLatency["us-east-1"] != 50*time.Millisecond || l.RegionLatency["us-east-2"] != 5*time.Millisecond {
+		t.Errorf("limits = %+v", l)
 	}
 }
