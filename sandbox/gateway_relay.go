@@ -44,6 +44,13 @@ type gwSession struct {
 	agentJoined chan struct{} // closed when an agent attaches
 	done        chan struct{} // closed when the session has ended
 
+	// pubMu orders publication changes: it is held from the attach/detach
+	// state change through the pause/start_publication it causes, so the
+	// control frames reach each peer in the order of the state changes (a
+	// pause computed before an attach can no longer overtake the start
+	// that attach sends). Lock order: pubMu before mu.
+	pubMu sync.Mutex
+
 	mu            sync.Mutex
 	status        string
 	start, endAt  time.Time
@@ -153,9 +160,11 @@ func (s *gwSession) redeem(open wire.OpenDataChannelInput, cell string) (peerRol
 // attachClient makes p the session's client side (replacing a previous one,
 // which is dropped) and starts relaying its frames to the agent.
 func (s *gwSession) attachClient(p *peer, open wire.OpenDataChannelInput) {
+	s.pubMu.Lock()
 	s.mu.Lock()
 	if s.isEnded {
 		s.mu.Unlock()
+		s.pubMu.Unlock()
 		p.close()
 		return
 	}
@@ -177,6 +186,7 @@ func (s *gwSession) attachClient(p *peer, open wire.OpenDataChannelInput) {
 	} else {
 		s.sendControl(p, wire.TypePausePublication)
 	}
+	s.pubMu.Unlock()
 	if every := s.gw.opts.Faults.KillClientEvery; every > 0 {
 		s.scheduleKill(p, every)
 	}
@@ -185,9 +195,11 @@ func (s *gwSession) attachClient(p *peer, open wire.OpenDataChannelInput) {
 
 // attachAgent makes p the session's agent side.
 func (s *gwSession) attachAgent(p *peer) {
+	s.pubMu.Lock()
 	s.mu.Lock()
 	if s.isEnded || s.agent != nil {
 		s.mu.Unlock()
+		s.pubMu.Unlock()
 		p.close()
 		return
 	}
@@ -206,6 +218,7 @@ func (s *gwSession) attachAgent(p *peer) {
 	} else {
 		s.sendControl(p, wire.TypePausePublication)
 	}
+	s.pubMu.Unlock()
 	s.gw.goTracked(func() { s.readLoop(p, roleAgent) })
 }
 
@@ -247,12 +260,14 @@ func maybeSessionState(frame []byte) bool {
 // agent ends the session.
 func (s *gwSession) detach(p *peer, role peerRole) {
 	p.close()
+	s.pubMu.Lock()
 	s.mu.Lock()
 	var other *peer
 	switch role {
 	case roleClient:
 		if s.client != p {
 			s.mu.Unlock()
+			s.pubMu.Unlock()
 			return // replaced by a resumed connection
 		}
 		s.client = nil
@@ -266,9 +281,11 @@ func (s *gwSession) detach(p *peer, role peerRole) {
 	ended := s.isEnded
 	s.mu.Unlock()
 	if ended {
+		s.pubMu.Unlock()
 		return
 	}
 	if role == roleAgent {
+		s.pubMu.Unlock()
 		s.end("The SSM Agent on " + s.target + " closed the data channel unexpectedly.")
 		return
 	}
@@ -276,6 +293,7 @@ func (s *gwSession) detach(p *peer, role peerRole) {
 	if other != nil {
 		s.sendControl(other, wire.TypePausePublication)
 	}
+	s.pubMu.Unlock()
 }
 
 // agentState handles agent_session_state: Terminating ends the session.
