@@ -22,7 +22,9 @@ import (
 // MessageType of outgoing stream data (client: input_stream_data, Flags 0;
 // agent: output_stream_data, Flags SYN on sequence number 0) and which
 // incoming type is stream data. In both roles a pause is lifted by
-// start_publication or by any stream data or ack received from the peer.
+// start_publication or by any stream data or ack received from the peer;
+// start_publication, and lifting a pause, retransmit every unacknowledged
+// message at once (the service may have dropped them while it had no peer).
 type Role int
 
 const (
@@ -753,7 +755,9 @@ func (s *Stream) handle(t *transport, m *wire.Message) bool {
 			return false
 		}
 		s.onAckLocked(seq)
-		s.paused = false // the peer is evidently active (see handle)
+		if s.paused { // the peer is evidently active (see below)
+			s.resumeLocked()
+		}
 		s.mu.Unlock()
 		t.kick()
 	case s.recvType:
@@ -768,8 +772,7 @@ func (s *Stream) handle(t *transport, m *wire.Message) bool {
 		// stale pause_publication (one overtaken by start_publication in
 		// the service) cannot block Send forever.
 		if s.paused {
-			s.paused = false
-			s.notifyLocked()
+			s.resumeLocked()
 		}
 		s.mu.Unlock()
 		t.kick()
@@ -781,17 +784,33 @@ func (s *Stream) handle(t *transport, m *wire.Message) bool {
 		}
 		s.finish(cc)
 		return false
-	case wire.TypePausePublication, wire.TypeStartPublication:
+	case wire.TypePausePublication:
 		s.mu.Lock()
-		s.paused = m.MessageType == wire.TypePausePublication
+		s.paused = true
 		s.pausedAt = s.cfg.Now()
 		s.notifyLocked()
+		s.mu.Unlock()
+	case wire.TypeStartPublication:
+		s.mu.Lock()
+		s.resumeLocked()
 		s.mu.Unlock()
 		t.kick()
 	default:
 		s.log.Debug("ignoring data channel message", "type", m.MessageType)
 	}
 	return true
+}
+
+// resumeLocked lifts a pause and schedules every unacknowledged message
+// for immediate retransmission, in order: what was sent before or during
+// the pause (while the service had no peer to deliver it to) may have been
+// dropped, and waiting for the RTO would stall the session for at least
+// 200 ms (for example the agent's HandshakeRequest sent before the client
+// attached). The receiver discards duplicates and re-acks them.
+func (s *Stream) resumeLocked() {
+	s.paused = false
+	s.sendFrom = s.base
+	s.notifyLocked()
 }
 
 func (s *Stream) onAckLocked(seq int64) {

@@ -562,3 +562,36 @@ func TestStreamPauseTimeout(t *testing.T) {
 		t.Fatalf("%+v", m)
 	}
 }
+
+// TestStreamStartPublicationResends: start_publication retransmits every
+// unacked message at once (the service may have dropped them while it had
+// no peer), without waiting for the RTO. The clock is frozen so no RTO can
+// ever expire: the resend can only come from start_publication.
+func TestStreamStartPublicationResends(t *testing.T) {
+	for _, role := range []Role{RoleClient, RoleAgent} {
+		t.Run(role.String(), func(t *testing.T) {
+			frozen := time.Unix(1700000000, 0)
+			s, peer := newTestStream(t, StreamConfig{Role: role, Now: func() time.Time { return frozen }})
+			for _, p := range []string{"a", "b"} {
+				if err := s.Send(testCtx(t), wire.PayloadOutput, []byte(p)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			first := []*wire.Message{peer.nextData(), peer.nextData()} // "dropped"
+			peer.control(wire.TypeStartPublication)
+			for i, want := range first {
+				m := peer.nextData()
+				if m.SequenceNumber != want.SequenceNumber || m.MessageID != want.MessageID || !bytes.Equal(m.Payload, want.Payload) {
+					t.Fatalf("resend %d: %+v, want %+v", i, m, want)
+				}
+				peer.ack(m)
+			}
+			if err := s.Flush(testCtx(t)); err != nil {
+				t.Fatal(err)
+			}
+			if st := s.Stats(); st.Resent != 0 {
+				t.Fatalf("resent by RTO, not by start_publication: %+v", st)
+			}
+		})
+	}
+}
