@@ -94,12 +94,12 @@ type faultPipe struct {
 	latency time.Duration
 	rng     *rand.Rand
 
+	direct   bool // no drop/duplicate/reorder/withhold: push skips the stage
 	in       chan pipeItem
 	out      chan pipeItem
 	stopOnce sync.Once
 	stopped  chan struct{}
 	held     []heldFrame
-	msg      wire.Message
 }
 
 func newFaultPipe(g *gateway, s *gwSession, dir direction) *faultPipe {
@@ -117,6 +117,7 @@ func newPipeCore(o FaultOptions, seq int, dir direction) *faultPipe {
 		o.ReorderWindow = 3
 	}
 	p := &faultPipe{
+		direct:  !o.active(),
 		dir:     dir,
 		opts:    o,
 		rng:     rand.New(rand.NewPCG(uint64(o.Seed), uint64(seq)<<1|uint64(dir))),
@@ -136,6 +137,10 @@ func newPipeCore(o FaultOptions, seq int, dir direction) *faultPipe {
 // the source socket) while the pipe is full, and drops the frame once the
 // pipe has stopped.
 func (p *faultPipe) push(frame []byte) {
+	if p.direct {
+		p.emit(frame, nil)
+		return
+	}
 	select {
 	case p.in <- pipeItem{frame: frame}:
 	case <-p.stopped:
@@ -144,6 +149,10 @@ func (p *faultPipe) push(frame []byte) {
 
 // pushControl queues a frame that is never faulted, followed by then.
 func (p *faultPipe) pushControl(frame []byte, then func()) {
+	if p.direct {
+		p.emit(frame, then) // nothing is ever held back
+		return
+	}
 	select {
 	case p.in <- pipeItem{frame: frame, then: then}:
 	case <-p.stopped:
@@ -194,11 +203,7 @@ func (p *faultPipe) handle(it pipeItem) {
 		p.emit(it.frame, nil)
 		return
 	}
-	kind := ""
-	if wire.Decode(it.frame, &p.msg) == nil {
-		kind = p.msg.MessageType
-	}
-	switch kind {
+	switch frameType(it.frame) {
 	case wire.TypeInputStreamData, wire.TypeOutputStreamData:
 		// One draw per knob per frame keeps decisions a pure function of the
 		// frame order.
@@ -224,6 +229,30 @@ func (p *faultPipe) handle(it pipeItem) {
 		p.emit(it.frame, nil)
 	}
 	p.countHeld()
+}
+
+// frameType returns a frame's MessageType (bytes 4..36, space or NUL
+// padded; §3.1) without decoding the frame or checking its digest: the
+// relay forwards frames untouched and the receiver verifies them.
+func frameType(frame []byte) string {
+	const off, n = 4, 32
+	if len(frame) < off+n {
+		return ""
+	}
+	t := frame[off : off+n]
+	end := len(t)
+	for end > 0 && (t[end-1] == ' ' || t[end-1] == 0) {
+		end--
+	}
+	switch string(t[:end]) { // no allocation: compared, not kept
+	case wire.TypeInputStreamData:
+		return wire.TypeInputStreamData
+	case wire.TypeOutputStreamData:
+		return wire.TypeOutputStreamData
+	case wire.TypeAcknowledge:
+		return wire.TypeAcknowledge
+	}
+	return ""
 }
 
 // countHeld releases held frames whose window of later frames has passed.
@@ -254,8 +283,12 @@ func (p *faultPipe) releaseExpired() {
 }
 
 func (p *faultPipe) emit(frame []byte, then func()) {
+	it := pipeItem{frame: frame, then: then}
+	if p.latency > 0 {
+		it.at = time.Now().Add(p.latency)
+	}
 	select {
-	case p.out <- pipeItem{frame: frame, at: time.Now().Add(p.latency), then: then}:
+	case p.out <- it:
 	case <-p.stopped:
 		if then != nil {
 			then()
@@ -263,8 +296,19 @@ func (p *faultPipe) emit(frame []byte, then func()) {
 	}
 }
 
+// maxBurst bounds how many frames deliver writes with one socket write.
+const maxBurst = 256
+
+// deliver writes frames to the current peer of its direction once their
+// latency has passed. Frames already due when one is written are written
+// with it as one burst (one socket write), in order.
 func (p *faultPipe) deliver() {
-	var timer *time.Timer
+	var (
+		timer *time.Timer
+		next  *pipeItem // taken from out but not yet due
+		burst [][]byte
+		thens []func()
+	)
 	defer func() {
 		if timer != nil {
 			timer.Stop()
@@ -272,12 +316,16 @@ func (p *faultPipe) deliver() {
 	}()
 	for {
 		var it pipeItem
-		select {
-		case it = <-p.out:
-		case <-p.stopped:
-			return
+		if next != nil {
+			it, next = *next, nil
+		} else {
+			select {
+			case it = <-p.out:
+			case <-p.stopped:
+				return
+			}
 		}
-		if d := time.Until(it.at); d > 0 {
+		if d := time.Until(it.at); !it.at.IsZero() && d > 0 {
 			if timer == nil {
 				timer = time.NewTimer(d)
 			} else {
@@ -292,6 +340,38 @@ func (p *faultPipe) deliver() {
 				return
 			}
 		}
+		burst = append(burst[:0], it.frame)
+		thens = thens[:0]
+		if it.then != nil {
+			thens = append(thens, it.then)
+		}
+		// Gather what is queued and due, stopping after a control item
+		// (its action, such as closing the sockets, must follow the write).
+		var now time.Time
+		for len(thens) == 0 && len(burst) < maxBurst {
+			var more pipeItem
+			got := false
+			select {
+			case more, got = <-p.out:
+			default:
+			}
+			if !got {
+				break
+			}
+			if !more.at.IsZero() {
+				if now.IsZero() {
+					now = time.Now()
+				}
+				if more.at.After(now) {
+					next = &more
+					break
+				}
+			}
+			burst = append(burst, more.frame)
+			if more.then != nil {
+				thens = append(thens, more.then)
+			}
+		}
 		p.s.mu.Lock()
 		dst := p.s.client
 		if p.dir == dirToAgent {
@@ -299,10 +379,11 @@ func (p *faultPipe) deliver() {
 		}
 		p.s.mu.Unlock()
 		if dst != nil {
-			_ = dst.write(it.frame)
+			_ = dst.writeBurst(burst)
 		}
-		if it.then != nil {
-			it.then()
+		clear(burst)
+		for _, f := range thens {
+			f()
 		}
 	}
 }

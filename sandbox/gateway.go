@@ -160,6 +160,7 @@ func newGateway(s *Sandbox) (*gateway, error) {
 		stopPolls: make(chan struct{}),
 		up: websocket.Upgrader{
 			HandshakeTimeout: 10 * time.Second,
+			ReadBufferSize:   64 << 10, // one read system call per many frames
 			// No browser ever talks to the sandbox; tokens authenticate.
 			CheckOrigin: func(*http.Request) bool { return true },
 		},
@@ -423,7 +424,8 @@ func (g *gateway) shutdown() {
 func (g *gateway) serveDataChannel(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	// SigV4 headers on the upgrade (newer plugins) are accepted and ignored.
-	conn, err := g.up.Upgrade(w, r, nil)
+	hj := &batchHijacker{ResponseWriter: w}
+	conn, err := g.up.Upgrade(hj, r, nil)
 	if err != nil {
 		g.log.Info("data channel upgrade failed", "session", id, "err", err)
 		return
@@ -463,9 +465,9 @@ func (g *gateway) serveDataChannel(w http.ResponseWriter, r *http.Request) {
 	role, why := s.redeem(open, rawQueryValue(r.URL.RawQuery, "cell-number"))
 	switch role {
 	case roleClient:
-		s.attachClient(newPeer(conn), open)
+		s.attachClient(newPeer(conn, hj.conn), open)
 	case roleAgent:
-		s.attachAgent(newPeer(conn))
+		s.attachAgent(newPeer(conn, hj.conn))
 	default:
 		reject(why)
 	}

@@ -69,20 +69,56 @@ type gwSession struct {
 // peer is one websocket side of the relay. Writes are serialised.
 type peer struct {
 	conn      *websocket.Conn
+	bc        *batchConn // the socket under conn; nil if not batching
 	wmu       sync.Mutex
 	closeOnce sync.Once
 	gone      chan struct{}
 }
 
-func newPeer(c *websocket.Conn) *peer { return &peer{conn: c, gone: make(chan struct{})} }
+func newPeer(c *websocket.Conn, bc *batchConn) *peer {
+	return &peer{conn: c, bc: bc, gone: make(chan struct{})}
+}
+
+// peerWriteTimeout: a peer that cannot take a write this long is dead.
+const peerWriteTimeout = 10 * time.Second
 
 // write sends one binary message; a peer that cannot take it within 10 s is
 // treated as dead.
 func (p *peer) write(b []byte) error {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
-	_ = p.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_ = p.conn.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
 	err := p.conn.WriteMessage(websocket.BinaryMessage, b)
+	if err != nil {
+		p.close()
+	}
+	return err
+}
+
+// writeBurst sends frames, each as one binary message, in order, with one
+// socket write for the lot (up to batchFlushAt bytes per write).
+func (p *peer) writeBurst(frames [][]byte) error {
+	if len(frames) == 1 || p.bc == nil {
+		for _, f := range frames {
+			if err := p.write(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	p.wmu.Lock()
+	defer p.wmu.Unlock()
+	_ = p.conn.SetWriteDeadline(time.Now().Add(peerWriteTimeout))
+	p.bc.StartBatch()
+	var err error
+	for _, f := range frames {
+		if err = p.conn.WriteMessage(websocket.BinaryMessage, f); err != nil {
+			break
+		}
+	}
+	if ferr := p.bc.EndBatch(); err == nil {
+		err = ferr
+	}
 	if err != nil {
 		p.close()
 	}
@@ -225,14 +261,21 @@ func (s *gwSession) attachAgent(p *peer) {
 // readLoop relays every message p sends until its socket fails.
 func (s *gwSession) readLoop(p *peer, role peerRole) {
 	defer s.detach(p, role)
-	var m wire.Message
+	var (
+		m    wire.Message
+		slab slabReader
+	)
 	for {
-		mt, b, err := p.conn.ReadMessage()
+		mt, r, err := p.conn.NextReader()
 		if err != nil {
 			return
 		}
 		if mt != websocket.BinaryMessage {
-			continue // only the open frame is text
+			continue // only the open frame is text; NextReader skips the rest
+		}
+		b, err := slab.read(r)
+		if err != nil {
+			return
 		}
 		if role == roleAgent {
 			// Peek at the MessageType field before paying for a full decode

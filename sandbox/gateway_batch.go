@@ -1,0 +1,125 @@
+package sandbox
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+)
+
+// batchConn lets a burst of websocket messages cost one write system call:
+// between startBatch and endBatch, writes (whole websocket frames, written
+// by gorilla under the writer's own lock) are appended to a buffer that
+// endBatch writes at once. Outside a batch writes go straight through, so
+// gorilla's control frames (pong, close) are never delayed.
+type batchConn struct {
+	net.Conn
+	mu       sync.Mutex
+	batching bool
+	buf      []byte
+}
+
+// batchFlushAt bounds the buffer: a longer burst is written in pieces.
+const batchFlushAt = 64 << 10
+
+// Write buffers p while batching, else writes it through.
+func (b *batchConn) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock() // held while flushing: keeps bytes in order
+	if !b.batching {
+		return b.Conn.Write(p)
+	}
+	b.buf = append(b.buf, p...)
+	if len(b.buf) >= batchFlushAt {
+		if err := b.flushLocked(); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (b *batchConn) flushLocked() error {
+	if len(b.buf) == 0 {
+		return nil
+	}
+	_, err := b.Conn.Write(b.buf)
+	b.buf = b.buf[:0]
+	return err
+}
+
+// StartBatch begins buffering writes.
+func (b *batchConn) StartBatch() {
+	b.mu.Lock()
+	b.batching = true
+	b.mu.Unlock()
+}
+
+// EndBatch stops buffering and writes what was buffered.
+func (b *batchConn) EndBatch() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.batching = false
+	return b.flushLocked()
+}
+
+// batchHijacker hands gorilla's Upgrader a batchConn instead of the raw
+// hijacked connection, so the relay can coalesce the frames it writes.
+type batchHijacker struct {
+	http.ResponseWriter
+	conn *batchConn // set by Hijack
+}
+
+// Hijack takes over the connection and wraps it in a batchConn.
+func (h *batchHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	hj, ok := h.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("sandbox: response writer cannot be hijacked")
+	}
+	c, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.conn = &batchConn{Conn: c}
+	return h.conn, brw, nil
+}
+
+// slabReader reads whole websocket messages into consecutive pieces of a
+// shared slab: one allocation per many frames instead of io.ReadAll's
+// several per frame. A returned frame is never overwritten (its capacity
+// ends at its length), so callers own it like a fresh buffer; a slab is
+// freed once no frame of it is referenced.
+type slabReader struct{ buf []byte }
+
+const (
+	slabSize    = 64 << 10
+	slabMinFree = 2 << 10 // start a new slab below this much room
+)
+
+// read reads r to its end and returns the message.
+func (s *slabReader) read(r io.Reader) ([]byte, error) {
+	if cap(s.buf)-len(s.buf) < slabMinFree {
+		s.buf = make([]byte, 0, slabSize)
+	}
+	start := len(s.buf)
+	for {
+		if len(s.buf) == cap(s.buf) {
+			// Message larger than the room left: move it to a new slab.
+			n := len(s.buf) - start
+			nb := make([]byte, n, max(slabSize, 2*n))
+			copy(nb, s.buf[start:])
+			s.buf, start = nb, 0
+		}
+		k, err := r.Read(s.buf[len(s.buf):cap(s.buf)])
+		s.buf = s.buf[:len(s.buf)+k]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	end := len(s.buf)
+	return s.buf[start:end:end], nil
+}
