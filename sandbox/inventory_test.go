@@ -19,6 +19,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/ssmtui/ssmtui/assets"
+	"github.com/ssmtui/ssmtui/internal/sdkhttp"
 )
 
 // invFleet: account A with 123 running nodes in eu-west-1 (every 10th an mi-
@@ -63,6 +64,7 @@ func sdkConfig(t *testing.T, sb *Sandbox, acct *Account, region string, attempts
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.HTTPClient = sdkhttp.Client(cfg.HTTPClient) // see internal/sdkhttp
 	return cfg
 }
 

@@ -8,21 +8,15 @@ import (
 	"time"
 )
 
-// LimitOptions configures API latency and throttling. The zero value adds
-// only the MinLatency floor and never throttles.
+// LimitOptions configures API latency and throttling. The zero value adds no
+// latency and never throttles.
 type LimitOptions struct {
 	// Latency is added to every API call before it is answered (a stand-in
 	// for round trip plus server time). RegionLatency overrides it per region.
 	Latency       time.Duration
 	RegionLatency map[string]time.Duration
-	// MinLatency is the floor of every call's latency; 0 means 2 ms and a
-	// negative value disables it. Without it, an answer can reach the
-	// aws-sdk-go-v2 client before net/http's writeLoop is done with the
-	// request; smithy-go closes the request body as soon as the response
-	// headers arrive (transport/http/client.go), the writeLoop then closes the
-	// connection under the response, and the call fails with "read tcp …: use
-	// of closed network connection" (seen in about 1 of 200 loopback calls
-	// under -race; never with a floor). No real network answers that fast.
+	// MinLatency is the floor of every call's latency; 0 or negative means
+	// none, so a call with no Latency is answered at once.
 	MinLatency time.Duration
 
 	// Throttle enables token buckets per account, region and bucket class.
@@ -123,11 +117,7 @@ func (l *limiter) latency(region string) time.Duration {
 	if rd, ok := l.opts.RegionLatency[region]; ok {
 		d = rd
 	}
-	floor := l.opts.MinLatency
-	if floor == 0 {
-		floor = 2 * time.Millisecond
-	}
-	return max(d, floor)
+	return max(d, l.opts.MinLatency)
 }
 
 // bucketFor classifies a call the way AWS documents its buckets.

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 
+	"github.com/ssmtui/ssmtui/internal/sdkhttp"
 	"github.com/ssmtui/ssmtui/inventory"
 )
 
@@ -35,8 +36,9 @@ type awsOptions struct {
 // AWS_CONFIG_FILE / AWS_SHARED_CREDENTIALS_FILE, AWS_ENDPOINT_URL as the
 // base endpoint for every service, AWS_REGION then AWS_DEFAULT_REGION before
 // the profile's region,
-// IMDS off when AWS_EC2_METADATA_DISABLED=true, and 5 attempts per call
-// unless AWS_MAX_ATTEMPTS says otherwise. All of these are read through
+// IMDS off when AWS_EC2_METADATA_DISABLED=true, 5 attempts per call
+// unless AWS_MAX_ATTEMPTS says otherwise, and an HTTP client that avoids a
+// smithy-go/net/http request-body race (internal/sdkhttp). All of these are read through
 // env.getenv so in-process tests can set them.
 //
 // Credentials are resolved lazily, at the first API call. Map a failure to
@@ -78,6 +80,8 @@ func loadAWSConfig(ctx context.Context, env *cliEnv, o awsOptions) (aws.Config, 
 	if err != nil {
 		return aws.Config{}, fmt.Errorf("load aws config for profile %q: %w", o.Profile, err)
 	}
+	// After loading, so AWS_CA_BUNDLE still reaches the SDK's own client.
+	cfg.HTTPClient = sdkhttp.Client(cfg.HTTPClient)
 	return cfg, nil
 }
 
