@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -61,29 +62,49 @@ const maxChunk = 1024
 
 // agentWS is the agent's websocket as a frame transport: one binary message
 // per frame, writes serialised so control frames can be written next to the
-// stream's own.
+// stream's own. It implements the stream's batching hooks (StartBatch,
+// EndBatch) over bc, so a burst of output and acks costs one socket write.
 type agentWS struct {
-	c   *websocket.Conn
-	wmu sync.Mutex
+	c    *websocket.Conn
+	bc   *batchConn // the socket under c; nil if not batching
+	wmu  sync.Mutex
+	slab slabReader // used by the stream's single reader only
 }
 
+// ReadMessage returns the next binary message in a buffer the caller owns.
 func (w *agentWS) ReadMessage() ([]byte, error) {
 	for {
-		mt, b, err := w.c.ReadMessage()
+		mt, r, err := w.c.NextReader()
 		if err != nil {
 			return nil, err
 		}
 		if mt == websocket.BinaryMessage {
-			return b, nil
+			return w.slab.read(r)
 		}
 	}
 }
 
+// WriteMessage sends one binary message.
 func (w *agentWS) WriteMessage(b []byte) error {
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	_ = w.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	return w.c.WriteMessage(websocket.BinaryMessage, b)
+}
+
+// StartBatch begins coalescing writes until EndBatch.
+func (w *agentWS) StartBatch() {
+	if w.bc != nil {
+		w.bc.StartBatch()
+	}
+}
+
+// EndBatch writes everything coalesced since StartBatch.
+func (w *agentWS) EndBatch() error {
+	if w.bc != nil {
+		return w.bc.EndBatch()
+	}
+	return nil
 }
 
 func (w *agentWS) Close() error { return w.c.Close() }
@@ -162,7 +183,19 @@ func (a *agent) connect(ctx context.Context) error {
 	a.s.mu.Lock()
 	token := a.s.agentToken
 	a.s.mu.Unlock()
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	var bc *batchConn
+	d := websocket.Dialer{
+		HandshakeTimeout: 10 * time.Second,
+		ReadBufferSize:   64 << 10, // one read system call per many frames
+		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			bc = &batchConn{Conn: c}
+			return bc, nil
+		},
+	}
 	c, resp, err := d.DialContext(ctx, a.g.agentURL(a.s), nil)
 	if resp != nil && resp.Body != nil {
 		_ = resp.Body.Close()
@@ -180,7 +213,7 @@ func (a *agent) connect(ctx context.Context) error {
 		_ = c.Close()
 		return fmt.Errorf("send open frame for session %s: %w", a.s.id, err)
 	}
-	a.ws = &agentWS{c: c}
+	a.ws = &agentWS{c: c, bc: bc}
 	st, err := newAgentStream(a.ws, a.log)
 	if err != nil {
 		_ = c.Close()
