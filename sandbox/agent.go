@@ -32,6 +32,8 @@ type agentStream interface {
 	Send(ctx context.Context, pt wire.PayloadType, p []byte) error
 	// Recv returns the next client message in sequence order.
 	Recv(ctx context.Context) (wire.PayloadType, []byte, error)
+	// Ready is how many messages Recv would return without blocking.
+	Ready() int
 	// Done is closed when the stream has ended (channel_closed or failure).
 	// Flush waits until every sent message has been acknowledged.
 	Flush(ctx context.Context) error

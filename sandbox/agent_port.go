@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -128,6 +129,31 @@ func (a *agent) pumpToClient(ctx context.Context, c net.Conn) error {
 	}
 }
 
+// targetWriter writes the client's payloads to a target connection with
+// one write per burst: it buffers while the stream has more messages ready
+// and flushes when it has none.
+type targetWriter struct {
+	bw *bufio.Writer
+	st agentStream
+}
+
+func newTargetWriter(c net.Conn, st agentStream) *targetWriter {
+	return &targetWriter{bw: bufio.NewWriterSize(c, 32<<10), st: st}
+}
+
+func (w *targetWriter) write(p []byte) error {
+	if _, err := w.bw.Write(p); err != nil {
+		return err
+	}
+	if w.st.Ready() == 0 {
+		return w.bw.Flush()
+	}
+	return nil
+}
+
+// flush writes what is buffered.
+func (w *targetWriter) flush() error { return w.bw.Flush() }
+
 // runStdio serves AWS-StartSSHSession-like sessions: one target
 // connection; its end ends the session (the real agent's sshd handling).
 func (a *agent) runStdio(ctx context.Context) error {
@@ -146,6 +172,7 @@ func (a *agent) runStdio(ctx context.Context) error {
 	}()
 	defer func() { <-pumpDone }()
 	defer c.Close()
+	tw := newTargetWriter(c, a.st)
 	for {
 		pt, p, err := a.st.Recv(pctx)
 		if err != nil {
@@ -159,10 +186,11 @@ func (a *agent) runStdio(ctx context.Context) error {
 		}
 		switch pt {
 		case wire.PayloadOutput:
-			if _, err := c.Write(p); err != nil {
+			if err := tw.write(p); err != nil {
 				return nil // target gone
 			}
 		case wire.PayloadFlag:
+			_ = tw.flush() // output before the flag reaches the target first
 			if f, _ := wire.ParseFlag(p); f == wire.FlagTerminateSession {
 				return nil
 			}
@@ -176,6 +204,7 @@ func (a *agent) runBasic(ctx context.Context) error {
 	var (
 		mu   sync.Mutex
 		conn net.Conn
+		tw   *targetWriter // writes to conn; used by this goroutine only
 		wg   sync.WaitGroup
 	)
 	closeConn := func(c net.Conn) {
@@ -213,6 +242,7 @@ func (a *agent) runBasic(ctx context.Context) error {
 				mu.Lock()
 				conn = c
 				mu.Unlock()
+				tw = newTargetWriter(c, a.st)
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -220,10 +250,13 @@ func (a *agent) runBasic(ctx context.Context) error {
 					closeConn(c) // redial on the next data
 				}()
 			}
-			if _, err := c.Write(p); err != nil {
+			if err := tw.write(p); err != nil {
 				closeConn(c)
 			}
 		case wire.PayloadFlag:
+			if tw != nil {
+				_ = tw.flush() // output before the flag reaches the target first
+			}
 			f, _ := wire.ParseFlag(p)
 			switch f {
 			case wire.FlagTerminateSession:

@@ -656,6 +656,15 @@ func (s *Stream) recv(cancel, cancel2 <-chan struct{}) (wire.PayloadType, []byte
 	}
 }
 
+// Ready returns how many messages Recv would return now without blocking.
+// A consumer that writes payloads on to a socket can buffer while Ready is
+// positive and flush when it drops to zero: one write per burst.
+func (s *Stream) Ready() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.inq)
+}
+
 // StreamStats is a snapshot of a stream's reliability state.
 type StreamStats struct {
 	NextSeq      int64         // next outgoing sequence number
