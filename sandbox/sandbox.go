@@ -51,6 +51,13 @@ type Sandbox struct {
 
 	closeOnce sync.Once
 	closers   []func() error // run in reverse order by Close
+
+	// closeGrace bounds how long Close lets API calls in flight finish;
+	// forcedClose records that it ran out (tests).
+	closeGrace  time.Duration
+	forcedClose bool
+	connMu     sync.Mutex
+	newConns   map[net.Conn]struct{} // accepted, no request read yet (http.StateNew)
 }
 
 // Start starts a sandbox on loopback. ctx bounds startup only.
@@ -89,18 +96,70 @@ func Start(ctx context.Context, opts Options) (*Sandbox, error) {
 	}
 	s.gw = gw
 	s.closers = append(s.closers, gw.Close)
-	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.closeGrace = 2 * time.Second
+	s.newConns = map[net.Conn]struct{}{}
+	s.ln = &onceCloseListener{Listener: ln}
+	s.srv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ConnState: s.trackConn}
 	s.srv.RegisterOnShutdown(gw.shutdown)
-	go func() { _ = s.srv.Serve(ln) }()
-	s.closers = append(s.closers, func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		if err := s.srv.Shutdown(ctx); err != nil {
-			return s.srv.Close()
-		}
-		return nil
-	})
+	go func() { _ = s.srv.Serve(s.ln) }()
+	s.closers = append(s.closers, s.stopHTTP)
 	return s, nil
+}
+
+// trackConn keeps the set of connections that have not sent a request yet.
+// http.Server.Shutdown waits 5 s for those before it counts them as idle,
+// and HTTP clients leave such connections behind whenever a dial they
+// started loses the race against a connection that became idle first.
+func (s *Sandbox) trackConn(c net.Conn, st http.ConnState) {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if st == http.StateNew {
+		s.newConns[c] = struct{}{}
+	} else {
+		delete(s.newConns, c)
+	}
+}
+
+// stopHTTP stops the HTTP server without waiting on idle clients: no new
+// connections, keep-alives off (which closes idle connections and makes
+// answers in flight close theirs), connections that never sent a request
+// closed, then Shutdown waits for the calls in flight for at most
+// closeGrace (a call sleeping in an API latency knob ends with its
+// request's context) before the rest are closed. The gateway's websockets
+// end through its shutdown hook.
+func (s *Sandbox) stopHTTP() error {
+	lnErr := s.ln.Close()
+	s.srv.SetKeepAlivesEnabled(false)
+	s.connMu.Lock()
+	for c := range s.newConns {
+		_ = c.Close()
+	}
+	clear(s.newConns)
+	s.connMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), s.closeGrace)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		s.forcedClose = true
+		return s.srv.Close()
+	}
+	if lnErr != nil && !errors.Is(lnErr, net.ErrClosed) {
+		return fmt.Errorf("sandbox: close listener: %w", lnErr)
+	}
+	return nil
+}
+
+// onceCloseListener lets Close close the listener before Shutdown does
+// (so no connection is accepted after the StateNew sweep) without Shutdown
+// reporting the second close as an error.
+type onceCloseListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *onceCloseListener) Close() error {
+	l.once.Do(func() { l.err = l.Listener.Close() })
+	return l.err
 }
 
 // URL is the endpoint for every AWS API (AWS_ENDPOINT_URL), e.g. http://127.0.0.1:41234.
@@ -110,6 +169,8 @@ func (s *Sandbox) URL() string { return s.url }
 func (s *Sandbox) Fleet() *Fleet { return s.fleet }
 
 // Close stops the sandbox and everything it started. It is idempotent.
+// Idle keep-alive connections and connections that never sent a request
+// are closed at once; only API calls in flight are waited for (at most 2 s).
 func (s *Sandbox) Close() error {
 	var first error
 	s.closeOnce.Do(func() {
