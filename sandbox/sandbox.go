@@ -56,8 +56,8 @@ type Sandbox struct {
 	// forcedClose records that it ran out (tests).
 	closeGrace  time.Duration
 	forcedClose bool
-	connMu     sync.Mutex
-	newConns   map[net.Conn]struct{} // accepted, no request read yet (http.StateNew)
+	connMu      sync.Mutex
+	newConns    map[net.Conn]struct{} // accepted, no request read yet (http.StateNew)
 }
 
 // Start starts a sandbox on loopback. ctx bounds startup only.
