@@ -93,7 +93,7 @@ func (h *batchHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 type slabReader struct{ buf []byte }
 
 const (
-	slabSize    = 64 << 10
+	slabSize    = 32 << 10 // the largest small-object size: no large-object churn
 	slabMinFree = 2 << 10 // start a new slab below this much room
 )
 
