@@ -19,9 +19,32 @@ func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 // ping (the plugin uses 5 minutes; shorter keeps idle NAT mappings alive).
 const DefaultPingInterval = time.Minute
 
+// slab hands out consecutive pieces of a shared buffer: one allocation per
+// many frames instead of one each. A piece is never handed out twice, so its
+// holder owns it like a fresh buffer; a slab is freed by the GC once no
+// piece of it is referenced. Not safe for concurrent use.
+type slab struct{ buf []byte }
+
+// slabSize is the largest small-object size: no large-object allocation.
+const slabSize = 32 << 10
+
+// alloc returns a zero-length slice with capacity n.
+func (s *slab) alloc(n int) []byte {
+	if n > slabSize/8 {
+		return make([]byte, 0, n)
+	}
+	if cap(s.buf)-len(s.buf) < n {
+		s.buf = make([]byte, 0, slabSize)
+	}
+	off := len(s.buf)
+	s.buf = s.buf[:off+n]
+	return s.buf[off : off : off+n]
+}
+
 // wsFrameConn adapts a gorilla WebSocket to FrameConn.
 type wsFrameConn struct {
 	ws        *websocket.Conn
+	rslab     slab       // ReadMessage's buffers (one reader at a time)
 	batch     *batchConn // nil unless the socket was dialed through one
 	closeOnce sync.Once
 	stop      chan struct{}
@@ -135,7 +158,7 @@ func (c *wsFrameConn) pinger(every time.Duration) {
 const maxFrame = 1 << 24
 
 // ReadMessage returns the next binary message in a buffer sized from the
-// frame header (one allocation instead of io.ReadAll's doubling).
+// frame header, carved from a slab (no allocation per frame).
 func (c *wsFrameConn) ReadMessage() ([]byte, error) {
 	for {
 		mt, r, err := c.ws.NextReader()
@@ -166,7 +189,7 @@ func (c *wsFrameConn) ReadMessage() ([]byte, error) {
 			}
 			return append(hdr[:n:n], rest...), nil
 		}
-		b := make([]byte, total, total+1)
+		b := c.rslab.alloc(total + 1)[:total]
 		copy(b, hdr[:n])
 		if _, err := io.ReadFull(r, b[n:]); err != nil {
 			if err == io.EOF || err == io.ErrUnexpectedEOF {

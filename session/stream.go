@@ -298,6 +298,7 @@ type Stream struct {
 
 	sendMu sync.Mutex // serialises Send so sequence numbers follow call order
 	ids    idGen      // guarded by sendMu
+	fslab  slab       // outgoing frame buffers; guarded by sendMu
 	recvMu sync.Mutex
 	space  chan struct{} // cap 1: Recv freed inbound space
 	wg     sync.WaitGroup
@@ -539,7 +540,7 @@ func (s *Stream) send(pt wire.PayloadType, p []byte, cancel, cancel2 <-chan stru
 	if s.cfg.Role == RoleAgent && seq == 0 {
 		m.Flags = wire.FlagSYN
 	}
-	frame, err := wire.AppendMessage(make([]byte, 0, m.EncodedLen()), &m)
+	frame, err := wire.AppendMessage(s.fslab.alloc(m.EncodedLen()), &m)
 	if err != nil {
 		return fmt.Errorf("encode stream message %d: %w", seq, err)
 	}
