@@ -17,17 +17,24 @@ import (
 	"github.com/ssmtui/ssmtui/session/wire"
 )
 
+// shellUser is the OS user Session Manager runs shell sessions as on Linux.
+const shellUser = "ssm-user"
+
 // runShell is the shell plugin (Standard_Stream, InteractiveCommands,
 // NonInteractiveCommands): a real PTY running the user's shell (or
 // `shell -c command`), Size messages applied, output sent in ≤ 1024-byte
 // chunks cut at UTF-8 boundaries. The session ends when the shell exits.
+// The shell runs as a login of ssm-user on the target instance would: in
+// the directory, HOME, environment and prompt its SSH host gives a login
+// (hostPool.loginEnv), so both ways in look like the same machine.
 func (a *agent) runShell(ctx context.Context) error {
 	shell := a.g.opts.Shell
 	if shell == "" {
-		shell = os.Getenv("SHELL")
+		shell = a.g.sb.host.shell()
 	}
-	if shell == "" {
-		shell = "/bin/sh"
+	dir, env, err := a.g.sb.host.loginEnv(a.s.target, shellUser, shell, "xterm-256color")
+	if err != nil {
+		return failf("Unable to start shell: %v", err)
 	}
 	var cmd *exec.Cmd
 	if c := a.s.params["command"]; c != "" {
@@ -35,8 +42,8 @@ func (a *agent) runShell(ctx context.Context) error {
 	} else {
 		cmd = exec.Command(shell)
 	}
-	cmd.Dir = os.TempDir()
-	cmd.Env = append(os.Environ(), "TERM=xterm-256color", "SSMTUI_INSTANCE_ID="+a.s.target)
+	cmd.Dir = dir
+	cmd.Env = env
 	f, err := pty.StartWithSize(cmd, &pty.Winsize{Cols: 80, Rows: 24})
 	if err != nil {
 		return failf("Unable to start shell: %v", err)

@@ -145,19 +145,8 @@ func (p *hostPool) startLocked(ctx context.Context, inst Instance) (*host, error
 	if err != nil {
 		return nil, err
 	}
-	if p.dir == "" {
-		d, err := os.MkdirTemp("", "ssmtui-hosts-")
-		if err != nil {
-			return nil, fmt.Errorf("create hosts directory: %w", err)
-		}
-		p.dir = d
-	}
-	dir := filepath.Join(p.dir, inst.ID)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create instance directory: %w", err)
-	}
-	label := promptLabel(inst)
-	if err := writeShellRC(dir, inst.ID, label); err != nil {
+	dir, err := p.instanceDirLocked(inst)
+	if err != nil {
 		return nil, err
 	}
 	srv, err := sshhost.New(sshhost.Config{
@@ -168,13 +157,7 @@ func (p *hostPool) startLocked(ctx context.Context, inst Instance) (*host, error
 		Shell: p.shell(),
 		Dir:   dir,
 		Env: func(user string) []string {
-			return []string{
-				"SSMTUI_INSTANCE_ID=" + inst.ID,
-				"SSMTUI_INSTANCE_NAME=" + label,
-				"SSMTUI_REGION=" + inst.Region,
-				"HOSTNAME=" + label,
-				"PS1=" + user + "@" + label + "$ ",
-			}
+			return instanceEnv(inst, user)
 		},
 		Logger: p.sb.log.With("part", "host", "instance", inst.ID),
 	})
@@ -192,6 +175,75 @@ func (p *hostPool) startLocked(ctx context.Context, inst Instance) (*host, error
 		}
 	})
 	return &host{srv: srv, addr: ln.Addr().String()}, nil
+}
+
+// instanceDirLocked returns the instance's directory (its HOME), creating
+// it and its shell startup files on first use. p.mu is held.
+func (p *hostPool) instanceDirLocked(inst Instance) (string, error) {
+	if p.dir == "" {
+		d, err := os.MkdirTemp("", "ssmtui-hosts-")
+		if err != nil {
+			return "", fmt.Errorf("create hosts directory: %w", err)
+		}
+		p.dir = d
+	}
+	dir := filepath.Join(p.dir, inst.ID)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("create instance directory: %w", err)
+	}
+	if err := writeShellRC(dir, inst.ID, promptLabel(inst)); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// instanceEnv is what the instance adds to the environment of a login of
+// user: its ID, name and region, HOSTNAME and a prompt naming it.
+func instanceEnv(inst Instance, user string) []string {
+	label := promptLabel(inst)
+	return []string{
+		"SSMTUI_INSTANCE_ID=" + inst.ID,
+		"SSMTUI_INSTANCE_NAME=" + label,
+		"SSMTUI_REGION=" + inst.Region,
+		"HOSTNAME=" + label,
+		"PS1=" + user + "@" + label + "$ ",
+	}
+}
+
+// loginEnv returns the working directory and the whole environment of a
+// login of user running shell on the instance, as its SSH host sets them
+// up (HOME and PWD the instance directory, USER, LOGNAME, SHELL, TERM, then
+// instanceEnv), creating the directory on first use but not the SSH
+// server. The built-in agent's shell plugin uses it so an SSM shell and an
+// SSH login of the same instance look like the same machine.
+func (p *hostPool) loginEnv(instanceID, user, shell, term string) (string, []string, error) {
+	inst, ok := p.sb.fleet.instanceByID(instanceID)
+	if !ok {
+		return "", nil, fmt.Errorf("find instance %s: %w", instanceID, ErrHostUnknown)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return "", nil, fmt.Errorf("prepare login on %s: %w", instanceID, ErrHostsClosed)
+	}
+	dir, err := p.instanceDirLocked(inst)
+	if err != nil {
+		return "", nil, fmt.Errorf("prepare login on %s: %w", instanceID, err)
+	}
+	path := os.Getenv("PATH")
+	if path == "" {
+		path = "/usr/local/bin:/usr/bin:/bin"
+	}
+	env := []string{
+		"PATH=" + path,
+		"HOME=" + dir,
+		"PWD=" + dir,
+		"USER=" + user,
+		"LOGNAME=" + user,
+		"SHELL=" + shell,
+		"TERM=" + term,
+	}
+	return dir, append(env, instanceEnv(inst, user)...), nil
 }
 
 // promptLabel is the instance's name for prompts and HOSTNAME: its Name
