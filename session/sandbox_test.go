@@ -277,9 +277,10 @@ func TestSandboxPortForwardModes(t *testing.T) {
 	}{
 		{"3.3.1142.0", session.PortModeMux},
 		{"3.1.1511.0", session.PortModeMux}, // smux keepalive on
-		// Basic mode is covered by TestPortForwardBasic: the sandbox agent
-		// picks its mode from ClientVersion only, so it never runs basic
-		// for this client.
+		// An agent impersonating 3.0.196.0 (no smux) stays basic, as the
+		// client decides from AgentVersion: both ends agree, and the two
+		// streams below are two consecutive target connections.
+		{"3.0.196.0", session.PortModeBasic},
 	} {
 		t.Run(tc.agent, func(t *testing.T) {
 			sb := startSB(t, sandbox.GatewayOptions{AgentVersion: tc.agent})
