@@ -72,9 +72,10 @@ func (d direction) String() string {
 
 // pipeItem is a frame (or a control action) moving through a faultPipe.
 type pipeItem struct {
-	frame []byte
-	at    time.Time // delivery time (latency)
-	then  func()    // run after delivery
+	frame  []byte
+	at     time.Time // delivery time (latency)
+	then   func()    // run after delivery
+	pooled bool      // frame came from getBuf: recycle it once written
 }
 
 type heldFrame struct {
@@ -94,7 +95,8 @@ type faultPipe struct {
 	latency time.Duration
 	rng     *rand.Rand
 
-	direct   bool // no drop/duplicate/reorder/withhold: push skips the stage
+	direct   bool        // no drop/duplicate/reorder/withhold: push skips the stage
+	free     chan []byte // recycled frame buffers (direct pipes only)
 	in       chan pipeItem
 	out      chan pipeItem
 	stopOnce sync.Once
@@ -118,6 +120,7 @@ func newPipeCore(o FaultOptions, seq int, dir direction) *faultPipe {
 	}
 	p := &faultPipe{
 		direct:  !o.active(),
+		free:    make(chan []byte, freeBufs),
 		dir:     dir,
 		opts:    o,
 		rng:     rand.New(rand.NewPCG(uint64(o.Seed), uint64(seq)<<1|uint64(dir))),
@@ -131,6 +134,52 @@ func newPipeCore(o FaultOptions, seq int, dir direction) *faultPipe {
 		p.latency = o.LatencyToClient
 	}
 	return p
+}
+
+// Frame buffers of a direct pipe are recycled: such a pipe writes each
+// frame exactly once and gorilla copies it, so once written its buffer can
+// take the next frame read from the source (no allocation per frame).
+const (
+	frameBufSize = 2 << 10 // holds a 1024-byte payload frame; larger ones grow
+	freeBufs     = 1024
+)
+
+// recycling reports whether getBuf buffers are recycled (sent with
+// pushPooled); otherwise frames may be held or duplicated and must stay
+// untouched, and the reader allocates.
+func (p *faultPipe) recycling() bool { return p.direct }
+
+// getBuf returns an empty buffer for the next frame read from the source.
+func (p *faultPipe) getBuf() []byte {
+	select {
+	case b := <-p.free:
+		return b
+	default:
+		return make([]byte, 0, frameBufSize)
+	}
+}
+
+// putBuf returns a written frame's buffer to the free list.
+func (p *faultPipe) putBuf(b []byte) {
+	if cap(b) != frameBufSize {
+		return
+	}
+	select {
+	case p.free <- b[:0]:
+	default:
+	}
+}
+
+// pushPooled queues a frame in a getBuf buffer (recycling pipes only).
+func (p *faultPipe) pushPooled(frame []byte) {
+	it := pipeItem{frame: frame, pooled: true}
+	if p.latency > 0 {
+		it.at = time.Now().Add(p.latency)
+	}
+	select {
+	case p.out <- it:
+	case <-p.stopped:
+	}
 }
 
 // push queues a frame read from the source side. It blocks (backpressure on
@@ -304,10 +353,11 @@ const maxBurst = 256
 // with it as one burst (one socket write), in order.
 func (p *faultPipe) deliver() {
 	var (
-		timer *time.Timer
-		next  *pipeItem // taken from out but not yet due
-		burst [][]byte
-		thens []func()
+		timer   *time.Timer
+		next    *pipeItem // taken from out but not yet due
+		burst   [][]byte
+		recycle [][]byte // pooled frames of burst, reused once written
+		thens   []func()
 	)
 	defer func() {
 		if timer != nil {
@@ -345,6 +395,10 @@ func (p *faultPipe) deliver() {
 		if it.then != nil {
 			thens = append(thens, it.then)
 		}
+		recycle = recycle[:0]
+		if it.pooled {
+			recycle = append(recycle, it.frame)
+		}
 		// Gather what is queued and due, stopping after a control item
 		// (its action, such as closing the sockets, must follow the write).
 		var now time.Time
@@ -371,6 +425,9 @@ func (p *faultPipe) deliver() {
 			if more.then != nil {
 				thens = append(thens, more.then)
 			}
+			if more.pooled {
+				recycle = append(recycle, more.frame)
+			}
 		}
 		p.s.mu.Lock()
 		dst := p.s.client
@@ -382,6 +439,10 @@ func (p *faultPipe) deliver() {
 			_ = dst.writeBurst(burst)
 		}
 		clear(burst)
+		for _, b := range recycle {
+			p.putBuf(b)
+		}
+		clear(recycle)
 		for _, f := range thens {
 			f()
 		}

@@ -85,6 +85,23 @@ func (h *batchHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return h.conn, brw, nil
 }
 
+// readAppend reads r to its end, appending to b (growing it if needed).
+func readAppend(r io.Reader, b []byte) ([]byte, error) {
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		k, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+k]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
 // slabReader reads whole websocket messages into consecutive pieces of a
 // shared slab: one allocation per many frames instead of io.ReadAll's
 // several per frame. A returned frame is never overwritten (its capacity
@@ -94,7 +111,7 @@ type slabReader struct{ buf []byte }
 
 const (
 	slabSize    = 32 << 10 // the largest small-object size: no large-object churn
-	slabMinFree = 2 << 10 // start a new slab below this much room
+	slabMinFree = 2 << 10  // start a new slab below this much room
 )
 
 // read reads r to its end and returns the message.

@@ -265,6 +265,11 @@ func (s *gwSession) readLoop(p *peer, role peerRole) {
 		m    wire.Message
 		slab slabReader
 	)
+	dst := s.toAgent
+	if role == roleAgent {
+		dst = s.toClient
+	}
+	pooled := dst.recycling()
 	for {
 		mt, r, err := p.conn.NextReader()
 		if err != nil {
@@ -273,20 +278,25 @@ func (s *gwSession) readLoop(p *peer, role peerRole) {
 		if mt != websocket.BinaryMessage {
 			continue // only the open frame is text; NextReader skips the rest
 		}
-		b, err := slab.read(r)
+		var b []byte
+		if pooled {
+			b, err = readAppend(r, dst.getBuf())
+		} else {
+			b, err = slab.read(r)
+		}
 		if err != nil {
 			return
 		}
-		if role == roleAgent {
-			// Peek at the MessageType field before paying for a full decode
-			// (digest) of every relayed frame.
-			if maybeSessionState(b) && wire.Decode(b, &m) == nil && m.MessageType == wire.TypeAgentSessionState {
-				s.agentState(m.Payload)
-				continue // A→service only (§4.1)
-			}
-			s.toClient.push(b)
+		// Peek at the MessageType field before paying for a full decode
+		// (digest) of every relayed frame.
+		if role == roleAgent && maybeSessionState(b) && wire.Decode(b, &m) == nil && m.MessageType == wire.TypeAgentSessionState {
+			s.agentState(m.Payload)
+			continue // A→service only (§4.1)
+		}
+		if pooled {
+			dst.pushPooled(b)
 		} else {
-			s.toAgent.push(b)
+			dst.push(b)
 		}
 	}
 }
