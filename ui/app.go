@@ -2,7 +2,8 @@
 // every SSM-managed instance, filled progressively as regions answer, and
 // the connect flow (spinner, host-key and passphrase modals) that ends by
 // handing the terminal to the remote shell with tea.Exec and coming back to
-// the picker as it was.
+// the picker as it was. An MFA modal answers assume-role MFA prompts of the
+// credential chain (MFA) whenever they come.
 //
 // The package talks to the rest of ssmtui through small interfaces defined
 // here: Source (inventory scanning), Connector and Session (connecting and
@@ -41,6 +42,10 @@ type Options struct {
 	EnableShell bool
 	// Now is the clock used for cache ages; default time.Now. Tests pin it.
 	Now func() time.Time
+	// MFA, if set, is answered with a modal whenever the credential chain
+	// asks for an assume-role MFA code (during a scan or a connect). The
+	// picker closes it when it quits.
+	MFA *MFA
 }
 
 type screen int
@@ -104,6 +109,12 @@ type Model struct {
 	passInput   textinput.Model
 	pendingWait tea.Cmd // re-arms the event channel once a modal is answered
 
+	// MFA modal, shown over any screen while mfaReq is set
+	mfa      *MFA
+	mfaReq   *mfaRequest
+	mfaInput textinput.Model
+	mfaErr   string
+
 	status     string
 	statusKind statusKind
 	quitting   bool
@@ -124,7 +135,7 @@ func New(opts Options) Model {
 		title = "ssmtui"
 	}
 	m := Model{
-		src: opts.Source, connector: opts.Connector, enableShell: opts.EnableShell, now: now, title: title,
+		src: opts.Source, connector: opts.Connector, enableShell: opts.EnableShell, now: now, title: title, mfa: opts.MFA,
 		keys: km, isDark: true, width: 80, height: 24,
 		regions: map[regionKey]regionState{},
 		help:    help.New(),
@@ -139,6 +150,11 @@ func New(opts Options) Model {
 	m.passInput = textinput.New()
 	m.passInput.EchoMode = textinput.EchoPassword
 	m.passInput.Prompt = "passphrase: "
+	m.mfaInput = textinput.New()
+	m.mfaInput.Prompt = "code: "
+	m.mfaInput.Placeholder = "123456"
+	m.mfaInput.CharLimit = mfaCodeLen
+	m.mfaInput.SetWidth(mfaCodeLen + 1)
 	m.spinner = spinner.New(spinner.WithSpinner(spinner.Dot))
 	m.applyStyles()
 	m.beginLoad()
@@ -146,10 +162,10 @@ func New(opts Options) Model {
 	return m
 }
 
-// Init starts the first scan (prepared in New) and asks for the background
-// colour.
+// Init starts the first scan (prepared in New), asks for the background
+// colour and starts listening for MFA requests.
 func (m Model) Init() tea.Cmd {
-	return tea.Batch(m.scanCmd(), tea.RequestBackgroundColor)
+	return tea.Batch(m.scanCmd(), tea.RequestBackgroundColor, m.mfa.wait())
 }
 
 // beginLoad cancels the running scan, if any, and prepares a new generation.
@@ -181,6 +197,7 @@ func (m *Model) applyStyles() {
 	m.help.Styles = m.styles.Help
 	m.filter.SetStyles(m.styles.Input)
 	m.passInput.SetStyles(m.styles.Input)
+	m.mfaInput.SetStyles(m.styles.Input)
 	m.spinner.Style = m.styles.Accent
 	m.refreshTable()
 }
@@ -222,9 +239,17 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		var cmd tea.Cmd
 		m.spinner, cmd = m.spinner.Update(msg)
 		return m, cmd
+	case mfaRequestMsg:
+		return m.showMFA(msg.req)
 	case tea.KeyPressMsg:
 		if msg.String() == "ctrl+c" { // quits from every screen, even a modal
 			return m.quit()
+		}
+	}
+	if m.mfaReq != nil {
+		switch msg.(type) {
+		case tea.KeyPressMsg, tea.PasteMsg:
+			return m.updateMFA(msg)
 		}
 	}
 
@@ -247,6 +272,9 @@ func (m Model) quit() (tea.Model, tea.Cmd) {
 	}
 	if m.connCancel != nil {
 		m.connCancel()
+	}
+	if m.mfa != nil {
+		m.mfa.Close()
 	}
 	return m, tea.Quit
 }
@@ -755,12 +783,14 @@ func (m Model) footerView() string {
 		keys = filterKeys{m.keys}
 	}
 	cancel := key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel"))
-	switch m.screen {
-	case screenHostKey:
+	switch {
+	case m.mfaReq != nil:
+		keys = connectKeys{cancel: cancel, submit: true}
+	case m.screen == screenHostKey:
 		keys = modalKeys{m.keys}
-	case screenConnecting:
+	case m.screen == screenConnecting:
 		keys = connectKeys{cancel: cancel}
-	case screenPassphrase:
+	case m.screen == screenPassphrase:
 		keys = connectKeys{cancel: cancel, submit: true}
 	}
 	return m.detailsView() + "\n" + m.statusView() + "\n" + m.help.View(keys)
@@ -769,9 +799,11 @@ func (m Model) footerView() string {
 // View implements tea.Model.
 func (m Model) View() tea.View {
 	var body string
-	switch m.screen {
-	case screenConnecting, screenHostKey, screenPassphrase:
-		h := m.table.Height() + 1 // the table's header line
+	h := m.table.Height() + 1 // the table's header line
+	switch {
+	case m.mfaReq != nil:
+		body = lipgloss.Place(m.width, h, lipgloss.Center, lipgloss.Center, m.mfaView())
+	case m.screen == screenConnecting, m.screen == screenHostKey, m.screen == screenPassphrase:
 		body = lipgloss.Place(m.width, h, lipgloss.Center, lipgloss.Center, m.modalView())
 	default:
 		body = m.table.View()
