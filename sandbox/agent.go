@@ -32,6 +32,9 @@ type agentStream interface {
 	Send(ctx context.Context, pt wire.PayloadType, p []byte) error
 	// Recv returns the next client message in sequence order.
 	Recv(ctx context.Context) (wire.PayloadType, []byte, error)
+	// Write sends p as consecutive messages of at most maxChunk bytes,
+	// waking the writer once for the burst.
+	Write(ctx context.Context, pt wire.PayloadType, p []byte) (int, error)
 	// Ready is how many messages Recv would return without blocking.
 	Ready() int
 	// Done is closed when the stream has ended (channel_closed or failure).
@@ -351,14 +354,8 @@ func (a *agent) handshake(ctx context.Context) error {
 
 // sendChunks sends p as Output messages of at most maxChunk bytes.
 func (a *agent) sendChunks(ctx context.Context, pt wire.PayloadType, p []byte) error {
-	for len(p) > 0 {
-		n := min(len(p), maxChunk)
-		if err := a.st.Send(ctx, pt, p[:n]); err != nil {
-			return err
-		}
-		p = p[n:]
-	}
-	return nil
+	_, err := a.st.Write(ctx, pt, p) // the stream's MaxPayload is maxChunk
+	return err
 }
 
 // pacer imitates amazon-ssm-agent's output pacing (a 1 ms pause after each

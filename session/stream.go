@@ -468,7 +468,7 @@ func (s *Stream) finish(err error) {
 // until ctx is done (returning ctx.Err()) or the stream ends (returning the
 // terminal error; net.ErrClosed after Close).
 func (s *Stream) Send(ctx context.Context, pt wire.PayloadType, p []byte) error {
-	err := s.send(pt, p, ctx.Done(), nil)
+	err := s.send(pt, p, ctx.Done(), nil, true)
 	if err == errCanceled {
 		return ctx.Err()
 	}
@@ -490,7 +490,13 @@ func (s *Stream) write(pt wire.PayloadType, p []byte, cancel, cancel2 <-chan str
 	n := 0
 	for {
 		c := min(len(p)-n, s.cfg.MaxPayload)
-		if err := s.send(pt, p[n:n+c], cancel, cancel2); err != nil {
+		// Wake the writer once for the whole burst (and whenever the window
+		// blocks), not per message: it then writes the burst at once.
+		last := n+c == len(p)
+		if err := s.send(pt, p[n:n+c], cancel, cancel2, last); err != nil {
+			if n > 0 {
+				s.kick() // what was queued goes out now
+			}
 			return n, err
 		}
 		n += c
@@ -500,7 +506,9 @@ func (s *Stream) write(pt wire.PayloadType, p []byte, cancel, cancel2 <-chan str
 	}
 }
 
-func (s *Stream) send(pt wire.PayloadType, p []byte, cancel, cancel2 <-chan struct{}) error {
+// send queues one message; it wakes the writer if kick is set, and always
+// before it blocks.
+func (s *Stream) send(pt wire.PayloadType, p []byte, cancel, cancel2 <-chan struct{}, kick bool) error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 	s.mu.Lock()
@@ -514,7 +522,11 @@ func (s *Stream) send(pt wire.PayloadType, p []byte, cancel, cancel2 <-chan stru
 			break
 		}
 		ch := s.waitChLocked()
+		t := s.cur
 		s.mu.Unlock()
+		if t != nil {
+			t.kick() // earlier messages of this burst may be unsent
+		}
 		select {
 		case <-ch:
 		case <-cancel:
@@ -556,10 +568,20 @@ func (s *Stream) send(pt wire.PayloadType, p []byte, cancel, cancel2 <-chan stru
 	s.nextSeq++
 	t := s.cur
 	s.mu.Unlock()
-	if t != nil {
+	if t != nil && kick {
 		t.kick()
 	}
 	return nil
+}
+
+// kick wakes the current transport's writer, if any.
+func (s *Stream) kick() {
+	s.mu.Lock()
+	t := s.cur
+	s.mu.Unlock()
+	if t != nil {
+		t.kick()
+	}
 }
 
 // Flush waits until every sent message has been acknowledged, ctx is done
