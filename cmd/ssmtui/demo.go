@@ -20,6 +20,7 @@ import (
 	"github.com/ssmtui/ssmtui/assets"
 	"github.com/ssmtui/ssmtui/inventory"
 	"github.com/ssmtui/ssmtui/sandbox"
+	"github.com/ssmtui/ssmtui/ui"
 )
 
 func init() {
@@ -154,10 +155,12 @@ func runDemo(ctx context.Context, env *cliEnv, args []string) error {
 		}
 		return env.getenv(k)
 	}}
+	mfa := ui.NewMFA()
 	return runPicker(ctx, denv, pickConfig{
 		title:         "ssmtui demo",
 		profiles:      profiles,
-		loadConfig:    pickerConfigLoader(denv),
+		mfa:           mfa,
+		loadConfig:    pickerConfigLoader(denv, mfa),
 		cacheDir:      "", // the sandbox answers at once; never mix demo rows into the real cache
 		knownHosts:    filepath.Join(cfgDir, "demo_known_hosts"),
 		identityFiles: []string{idFile},

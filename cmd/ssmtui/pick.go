@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -80,6 +81,9 @@ type pickConfig struct {
 	identityFiles []string
 	dial          session.DialOptions
 	log           *slog.Logger
+	// mfa answers assume-role MFA prompts with the picker's modal; the
+	// loadConfig above must use it (pickerConfigLoader(env, mfa)).
+	mfa *ui.MFA
 }
 
 // errNoTerminal is returned when the picker is started without a terminal.
@@ -113,14 +117,16 @@ func runPick(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	log, closeLog := pickLogger(env.getenv)
 	defer closeLog()
+	mfa := ui.NewMFA()
 	return runPicker(ctx, env, pickConfig{
 		title:      "ssmtui",
 		profiles:   profiles,
 		regions:    f.regions,
-		loadConfig: pickerConfigLoader(env),
+		loadConfig: pickerConfigLoader(env, mfa),
 		cacheDir:   cacheDir(env),
 		knownHosts: kh,
 		log:        log,
+		mfa:        mfa,
 	})
 }
 
@@ -128,6 +134,9 @@ func runPick(ctx context.Context, env *cliEnv, args []string) error {
 func runPicker(ctx context.Context, env *cliEnv, pc pickConfig) error {
 	if pc.log == nil {
 		pc.log = slog.New(slog.DiscardHandler)
+	}
+	if pc.mfa != nil {
+		defer pc.mfa.Close() // however the program ends, no credential lookup waits for a code
 	}
 	hostKeys, err := sshclient.OpenHostKeys(pc.knownHosts)
 	if err != nil {
@@ -143,7 +152,7 @@ func runPicker(ctx context.Context, env *cliEnv, pc pickConfig) error {
 	dial := pc.dial
 	dial.Logger = pc.log
 	conn := &sshConnector{loadConfig: pc.loadConfig, hostKeys: hostKeys, dial: dial, log: pc.log, identityFiles: pc.identityFiles}
-	model := ui.New(ui.Options{Source: scanner, Connector: conn, Title: pc.title, EnableShell: true})
+	model := ui.New(ui.Options{Source: scanner, Connector: conn, Title: pc.title, EnableShell: true, MFA: pc.mfa})
 	_, err = tea.NewProgram(model, tea.WithContext(ctx), tea.WithInput(env.stdin), tea.WithOutput(env.stdout)).Run()
 	if err != nil && ctx.Err() != nil && errors.Is(err, tea.ErrProgramKilled) {
 		return nil // interrupted (SIGINT/SIGTERM): a normal way out
@@ -154,12 +163,34 @@ func runPicker(ctx context.Context, env *cliEnv, pc pickConfig) error {
 	return nil
 }
 
-// pickerConfigLoader loads a profile's aws.Config for the picker. An MFA
-// prompt cannot be answered on the terminal behind the TUI, so such
-// profiles fail with a clear per-profile error instead (awsOptions.MFA nil).
-func pickerConfigLoader(env *cliEnv) func(ctx context.Context, profile string) (aws.Config, error) {
+// pickerConfigLoader loads a profile's aws.Config for the picker. An
+// assume-role MFA prompt (mfa_serial) is answered in the picker's MFA modal
+// (the terminal belongs to the TUI); with a nil mfa such profiles fail with a
+// clear per-profile error. A profile's config is loaded once and reused by
+// every scan and connect, so its credentials cache — and the role session
+// an MFA code opened — lives as long as the picker: the user is asked again
+// only when those credentials expire, or after declining.
+func pickerConfigLoader(env *cliEnv, mfa *ui.MFA) func(ctx context.Context, profile string) (aws.Config, error) {
+	o := awsOptions{}
+	if mfa != nil {
+		o.MFA = mfa.Func()
+	}
+	var mu sync.Mutex
+	loaded := map[string]aws.Config{}
 	return func(ctx context.Context, profile string) (aws.Config, error) {
-		return loadAWSConfig(ctx, env, awsOptions{Profile: profile})
+		mu.Lock()
+		defer mu.Unlock()
+		if cfg, ok := loaded[profile]; ok {
+			return cfg, nil
+		}
+		po := o
+		po.Profile = profile
+		cfg, err := loadAWSConfig(ctx, env, po)
+		if err != nil {
+			return aws.Config{}, err
+		}
+		loaded[profile] = cfg
+		return cfg, nil
 	}
 }
 
