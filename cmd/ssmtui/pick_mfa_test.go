@@ -153,3 +153,32 @@ func TestPickAsksMFAInModal(t *testing.T) {
 		t.Fatal("picker did not quit")
 	}
 }
+
+// TestPickerConfigLoaderLoadsOnce: every scan and connect of the picker gets
+// the same config (and so the same credentials cache) for a profile, so an
+// assume-role MFA code is asked for once, not at every refresh or connect.
+func TestPickerConfigLoaderLoadsOnce(t *testing.T) {
+	listEnv(t)
+	env := &cliEnv{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, getenv: os.Getenv}
+	load := pickerConfigLoader(env, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a, err := load(ctx, "demo-prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := load(ctx, "demo-prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Credentials == nil || a.Credentials != b.Credentials {
+		t.Fatal("a second load of the profile made a new credentials cache")
+	}
+	c, err := load(ctx, "demo-dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Credentials == a.Credentials {
+		t.Fatal("two profiles share a credentials cache")
+	}
+}
