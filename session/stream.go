@@ -315,6 +315,12 @@ type Stream struct {
 	out      []outEntry
 	outBytes int
 	sendFrom int64 // first seq not yet written on cur
+	// Frame buffers of acknowledged messages are reused for new ones. A
+	// writer may still be writing an acked frame it collected, so they
+	// wait in retired until no writer is between collecting and writing.
+	writing  int      // writeLoops currently writing collected frames
+	spare    [][]byte // reusable frame buffers (cap frameBufSize)
+	retired  [][]byte // acked frames, reusable once writing == 0
 	paused   bool
 	pausedAt time.Time
 	rtt      float64 // ns
@@ -537,6 +543,12 @@ func (s *Stream) send(pt wire.PayloadType, p []byte, cancel, cancel2 <-chan stru
 		s.mu.Lock()
 	}
 	seq := s.nextSeq
+	var buf []byte
+	if n := len(s.spare); n > 0 && len(p)+maxFrameOverhead <= frameBufSize {
+		buf = s.spare[n-1][:0]
+		s.spare[n-1] = nil
+		s.spare = s.spare[:n-1]
+	}
 	s.mu.Unlock()
 
 	// Only Send changes nextSeq and sendMu is held, so encode unlocked.
@@ -552,7 +564,14 @@ func (s *Stream) send(pt wire.PayloadType, p []byte, cancel, cancel2 <-chan stru
 	if s.cfg.Role == RoleAgent && seq == 0 {
 		m.Flags = wire.FlagSYN
 	}
-	frame, err := wire.AppendMessage(s.fslab.alloc(m.EncodedLen()), &m)
+	if buf == nil {
+		if n := m.EncodedLen(); n <= frameBufSize {
+			buf = make([]byte, 0, frameBufSize) // reusable once acked
+		} else {
+			buf = s.fslab.alloc(n)
+		}
+	}
+	frame, err := wire.AppendMessage(buf, &m)
 	if err != nil {
 		return fmt.Errorf("encode stream message %d: %w", seq, err)
 	}
@@ -869,6 +888,7 @@ func (s *Stream) onAckLocked(seq int64) {
 		s.rto = min(rto, maxRTO)
 	}
 	for len(s.out) > 0 && s.out[0].acked {
+		s.recycleLocked(s.out[0].frame)
 		s.out[0] = outEntry{}
 		s.out = s.out[1:]
 		s.base++
@@ -880,6 +900,46 @@ func (s *Stream) onAckLocked(seq int64) {
 		s.sendFrom = s.base
 	}
 	s.notifyLocked()
+}
+
+// Frame buffer reuse: a frame of a payload up to frameBufSize -
+// maxFrameOverhead bytes (MaxPayload 1024 included) is encoded into a
+// frameBufSize buffer that is recycled once the message is acknowledged.
+const (
+	frameBufSize     = 2 << 10
+	maxFrameOverhead = 128 // header (120 bytes, ssm-protocol.md §3.1) plus margin
+	maxSpareFrames   = 1024
+)
+
+// recycleLocked makes an acknowledged message's frame buffer reusable.
+func (s *Stream) recycleLocked(f []byte) {
+	if cap(f) != frameBufSize {
+		return
+	}
+	if s.writing > 0 {
+		if len(s.retired) < maxSpareFrames {
+			s.retired = append(s.retired, f)
+		}
+		return
+	}
+	if len(s.spare) < maxSpareFrames {
+		s.spare = append(s.spare, f)
+	}
+}
+
+// doneWritingLocked ends a writer's use of the frames it collected.
+func (s *Stream) doneWritingLocked() {
+	s.writing--
+	if s.writing > 0 {
+		return
+	}
+	for i, f := range s.retired {
+		if len(s.spare) < maxSpareFrames {
+			s.spare = append(s.spare, f)
+		}
+		s.retired[i] = nil
+	}
+	s.retired = s.retired[:0]
 }
 
 func (s *Stream) queueAckLocked(m *wire.Message) {
@@ -1006,47 +1066,67 @@ func (s *Stream) writeLoop(t *transport) {
 					}
 				}
 			}
+			if len(frames) > 0 {
+				s.writing++
+			}
 			s.mu.Unlock()
 			if fatal != nil {
+				if len(frames) > 0 {
+					s.mu.Lock()
+					s.doneWritingLocked()
+					s.mu.Unlock()
+				}
 				s.finish(fatal)
 				return
 			}
 			if len(acks) == 0 && len(frames) == 0 {
 				break
 			}
-			bt, batched := t.fc.(batcher)
-			batched = batched && len(acks)+len(frames) > 1
-			if batched {
-				bt.StartBatch()
+			err := s.writeBurst(t, acks, frames, &ackBuf, &ackBody, ids, now)
+			if len(frames) > 0 {
+				s.mu.Lock()
+				s.doneWritingLocked()
+				s.mu.Unlock()
+				clear(frames) // keep no reference to reusable buffers
 			}
-			for _, a := range acks {
-				ackBody = wire.AppendAcknowledge(ackBody[:0], a.typ, a.id, a.seq)
-				m := wire.Message{
-					MessageType:   wire.TypeAcknowledge,
-					SchemaVersion: wire.SchemaVersion,
-					CreatedDate:   uint64(now.UnixMilli()),
-					Flags:         wire.FlagsAck,
-					MessageID:     ids.next(),
-					Payload:       ackBody,
-				}
-				ackBuf, _ = wire.AppendMessage(ackBuf[:0], &m)
-				if err := t.fc.WriteMessage(ackBuf); err != nil {
-					s.transportLost(t, err)
-					return
-				}
-			}
-			for _, f := range frames {
-				if err := t.fc.WriteMessage(f); err != nil {
-					s.transportLost(t, err)
-					return
-				}
-			}
-			if batched {
-				if err := bt.EndBatch(); err != nil {
-					s.transportLost(t, err)
-					return
-				}
+			if err != nil {
+				s.transportLost(t, err)
+				return
 			}
 		}
 	}
+}
+
+// writeBurst writes acks (encoded into the reused ackBuf) then frames on t,
+// as one batch when the transport supports it.
+func (s *Stream) writeBurst(t *transport, acks []ackReq, frames [][]byte, ackBuf, ackBody *[]byte, ids idGen, now time.Time) error {
+	bt, batched := t.fc.(batcher)
+	batched = batched && len(acks)+len(frames) > 1
+	if batched {
+		bt.StartBatch()
+	}
+	for _, a := range acks {
+		*ackBody = wire.AppendAcknowledge((*ackBody)[:0], a.typ, a.id, a.seq)
+		m := wire.Message{
+			MessageType:   wire.TypeAcknowledge,
+			SchemaVersion: wire.SchemaVersion,
+			CreatedDate:   uint64(now.UnixMilli()),
+			Flags:         wire.FlagsAck,
+			MessageID:     ids.next(),
+			Payload:       *ackBody,
+		}
+		*ackBuf, _ = wire.AppendMessage((*ackBuf)[:0], &m)
+		if err := t.fc.WriteMessage(*ackBuf); err != nil {
+			return err
+		}
+	}
+	for _, f := range frames {
+		if err := t.fc.WriteMessage(f); err != nil {
+			return err
+		}
+	}
+	if batched {
+		return bt.EndBatch()
+	}
+	return nil
 }
