@@ -217,6 +217,9 @@ func (s *gwSession) attachClient(p *peer, open wire.OpenDataChannelInput) {
 		old.close()
 	}
 	s.gw.log.Info("client attached", "session", s.id, "client_version", open.ClientVersion)
+	// Frames the agent sent while no client was attached were dropped by
+	// the pipe (it delivers to the current client only); start_publication
+	// makes the agent's stream resend every unacked message at once.
 	if agent != nil {
 		s.sendControl(agent, wire.TypeStartPublication)
 	} else {
