@@ -140,7 +140,7 @@ func newPipeCore(o FaultOptions, seq int, dir direction) *faultPipe {
 // frame exactly once and gorilla copies it, so once written its buffer can
 // take the next frame read from the source (no allocation per frame).
 const (
-	frameBufSize = 2 << 10 // holds a 1024-byte payload frame; larger ones grow
+	frameBufSize = 1152 // a Go size class; holds a 1024-byte payload frame (1144 bytes); larger ones grow
 	freeBufs     = 1024
 )
 
