@@ -354,7 +354,8 @@ const maxBurst = 256
 func (p *faultPipe) deliver() {
 	var (
 		timer   *time.Timer
-		next    *pipeItem // taken from out but not yet due
+		next    pipeItem // taken from out but not yet due (if have)
+		have    bool
 		burst   [][]byte
 		recycle [][]byte // pooled frames of burst, reused once written
 		thens   []func()
@@ -366,8 +367,8 @@ func (p *faultPipe) deliver() {
 	}()
 	for {
 		var it pipeItem
-		if next != nil {
-			it, next = *next, nil
+		if have {
+			it, next, have = next, pipeItem{}, false
 		} else {
 			select {
 			case it = <-p.out:
@@ -417,7 +418,7 @@ func (p *faultPipe) deliver() {
 					now = time.Now()
 				}
 				if more.at.After(now) {
-					next = &more
+					next, have = more, true
 					break
 				}
 			}

@@ -313,6 +313,7 @@ type Stream struct {
 	nextSeq  int64
 	base     int64 // sequence number of out[0]
 	out      []outEntry
+	outBack  []outEntry // backing array of out, reused by appendOutLocked
 	outBytes int
 	sendFrom int64 // first seq not yet written on cur
 	// Frame buffers of acknowledged messages are reused for new ones. A
@@ -582,7 +583,7 @@ func (s *Stream) send(pt wire.PayloadType, p []byte, cancel, cancel2 <-chan stru
 		s.mu.Unlock()
 		return err
 	}
-	s.out = append(s.out, outEntry{frame: frame, size: len(p)})
+	s.appendOutLocked(outEntry{frame: frame, size: len(p)})
 	s.outBytes += len(p)
 	s.nextSeq++
 	t := s.cur
@@ -601,6 +602,23 @@ func (s *Stream) kick() {
 	if t != nil {
 		t.kick()
 	}
+}
+
+// appendOutLocked appends e to s.out. Acknowledgements consume s.out from
+// the front; when its capacity runs out the entries move to the front of
+// the backing array (if it is at least twice as long) instead of growing
+// into a new one: no allocation per window in steady streaming.
+func (s *Stream) appendOutLocked(e outEntry) {
+	if n := len(s.out); n == cap(s.out) {
+		if cap(s.outBack) < max(2*n, 64) {
+			s.outBack = make([]outEntry, max(2*n, 64))
+		}
+		s.outBack = s.outBack[:cap(s.outBack)]
+		copy(s.outBack, s.out) // may overlap: copy moves correctly
+		clear(s.outBack[n:])
+		s.out = s.outBack[:n]
+	}
+	s.out = append(s.out, e)
 }
 
 // Flush waits until every sent message has been acknowledged, ctx is done
@@ -894,7 +912,7 @@ func (s *Stream) onAckLocked(seq int64) {
 		s.base++
 	}
 	if len(s.out) == 0 {
-		s.out = nil
+		s.out = s.outBack[:0]
 	}
 	if s.sendFrom < s.base {
 		s.sendFrom = s.base
