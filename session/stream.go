@@ -333,6 +333,7 @@ type Stream struct {
 	expected int64
 	reorder  map[int64]inMsg
 	inq      []inMsg
+	inqBack  []inMsg // backing array of inq, reused by deliverLocked
 	inBytes  int
 	deferred int   // messages in inq whose ack is deferred
 	deferSeq int64 // lowest deferred sequence number (valid if deferred > 0)
@@ -1017,6 +1018,17 @@ func (s *Stream) onDataLocked(m *wire.Message) {
 // deliverLocked queues a payload for Recv. p aliases a frame the transport
 // handed over (FrameConn contract), so no copy is needed.
 func (s *Stream) deliverLocked(m inMsg) {
+	if n := len(s.inq); n == cap(s.inq) {
+		// Recv consumes inq from the front: move the entries to the front
+		// of the backing array rather than growing into a new one.
+		if cap(s.inqBack) < max(2*n, 64) {
+			s.inqBack = make([]inMsg, max(2*n, 64))
+		}
+		s.inqBack = s.inqBack[:cap(s.inqBack)]
+		copy(s.inqBack, s.inq)
+		clear(s.inqBack[n:])
+		s.inq = s.inqBack[:n]
+	}
 	s.inq = append(s.inq, m)
 	s.inBytes += len(m.p)
 }
