@@ -123,9 +123,9 @@ func (s *Sandbox) trackConn(c net.Conn, st http.ConnState) {
 // stopHTTP stops the HTTP server without waiting on idle clients: no new
 // connections, keep-alives off (which closes idle connections and makes
 // answers in flight close theirs), connections that never sent a request
-// closed, then Shutdown waits for the calls in flight for at most
-// closeGrace (a call sleeping in an API latency knob ends with its
-// request's context) before the rest are closed. The gateway's websockets
+// closed, then Shutdown waits for the calls in flight (a call sleeping in
+// an API latency knob is answered when its sleep ends) for at most
+// closeGrace; then the rest are closed, which cancels their requests. The gateway's websockets
 // end through its shutdown hook.
 func (s *Sandbox) stopHTTP() error {
 	lnErr := s.ln.Close()
