@@ -125,6 +125,14 @@ func (a *apiServer) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 	w.Header().Set("X-Amzn-RequestId", r.RequestID)
+	if xb, ok := out.(xmlBody); ok {
+		bp := xmlBufs.Get().(*[]byte)
+		b := xb.appendXML(append((*bp)[:0], xml.Header...))
+		_, _ = w.Write(b)
+		*bp = b
+		xmlBufs.Put(bp)
+		return
+	}
 	_, _ = io.WriteString(w, xml.Header)
 	_ = xml.NewEncoder(w).Encode(out)
 }

@@ -452,6 +452,7 @@ type ec2Filter struct {
 	Name   string
 	Values []string
 	set    map[string]bool // instance-id values, built on first use
+	wild   []string        // instance-id values with * or ?, found on first use
 }
 
 // ec2Filters parses Filter.N.Name / Filter.N.Value.M (EC2 allows 50 filters
@@ -566,7 +567,7 @@ func (a *apiServer) describeInstances(r *APIRequest) (any, error) {
 	if end < len(sel) {
 		out.NextToken = pageToken(end, fh)
 	}
-	return out, nil
+	return &out, nil
 }
 
 var ec2InstanceFilterNames = []string{"instance-id", "instance-state-name", "instance-state-code", "instance-type",
@@ -588,9 +589,12 @@ func matchEC2Filters(in *Instance, filters []ec2Filter) bool {
 				f.set = make(map[string]bool, len(f.Values))
 				for _, id := range f.Values {
 					f.set[id] = true
+					if strings.ContainsAny(id, "*?") {
+						f.wild = append(f.wild, id)
+					}
 				}
 			}
-			if !f.set[in.ID] && !slices.ContainsFunc(f.Values, func(p string) bool { return strings.ContainsAny(p, "*?") && ec2Match(p, in.ID) }) {
+			if !f.set[in.ID] && !slices.ContainsFunc(f.wild, func(p string) bool { return ec2Match(p, in.ID) }) {
 				return false
 			}
 			continue
