@@ -245,7 +245,7 @@ func (s *Scanner) scanRegion(ctx context.Context, cfg aws.Config, profile, accou
 	ec2c := ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region })
 
 	var (
-		infos    []ssmtypes.InstanceInformation
+		insts    []Instance
 		pending  []string
 		ec2wg    sync.WaitGroup
 		ec2mu    sync.Mutex
@@ -282,11 +282,14 @@ func (s *Scanner) scanRegion(ctx context.Context, cfg aws.Config, profile, accou
 			res.Fetched = s.opts.Now()
 			return res
 		}
-		for _, info := range out.InstanceInformationList {
-			infos = append(infos, info)
-			if id := aws.ToString(info.InstanceId); strings.HasPrefix(id, "i-") {
-				pending = append(pending, id)
+		insts = slices.Grow(insts, len(out.InstanceInformationList))
+		for i := range out.InstanceInformationList {
+			inst := fromSSM(&out.InstanceInformationList[i])
+			inst.Profile, inst.Account, inst.Region = profile, account, region
+			if strings.HasPrefix(inst.ID, "i-") {
+				pending = append(pending, inst.ID)
 			}
+			insts = append(insts, inst)
 		}
 		for len(pending) >= ec2BatchSize {
 			enrich(pending[:ec2BatchSize:ec2BatchSize])
@@ -306,16 +309,14 @@ func (s *Scanner) scanRegion(ctx context.Context, cfg aws.Config, profile, accou
 		res.Partial = classify(profile, region, "ec2:DescribeInstances", ec2Err)
 		s.log.Warn("ec2 enrichment failed; rows carry SSM data only", "profile", profile, "region", region, "err", ec2Err)
 	}
-	res.Instances = make([]Instance, 0, len(infos))
-	for _, info := range infos {
-		inst := fromSSM(info)
-		inst.Profile, inst.Account, inst.Region = profile, account, region
+	for i := range insts {
+		inst := &insts[i]
 		if e, ok := ec2By[inst.ID]; ok {
-			mergeEC2(&inst, e.instance)
+			mergeEC2(inst, e.instance)
 			inst.Account = cmp.Or(inst.Account, e.owner) // GetCallerIdentity may have failed
 		}
-		res.Instances = append(res.Instances, inst)
 	}
+	res.Instances = insts
 	slices.SortFunc(res.Instances, func(a, b Instance) int {
 		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
 	})
@@ -327,7 +328,7 @@ func (s *Scanner) scanRegion(ctx context.Context, cfg aws.Config, profile, accou
 // MaxResults, which also keeps the call in EC2's larger throttling bucket.
 // ownedInstance is an EC2 instance with its reservation's owner account.
 type ownedInstance struct {
-	instance ec2types.Instance
+	instance *ec2types.Instance // points into the page it came in
 	owner    string
 }
 
@@ -345,8 +346,8 @@ func (s *Scanner) describeEC2(ctx context.Context, c *ec2.Client, ids []string) 
 			return nil, fmt.Errorf("describe %d instances: %w", len(ids), err)
 		}
 		for _, r := range page.Reservations {
-			for _, in := range r.Instances {
-				out = append(out, ownedInstance{in, aws.ToString(r.OwnerId)})
+			for j := range r.Instances {
+				out = append(out, ownedInstance{&r.Instances[j], aws.ToString(r.OwnerId)})
 			}
 		}
 		if aws.ToString(page.NextToken) == "" {
@@ -357,7 +358,7 @@ func (s *Scanner) describeEC2(ctx context.Context, c *ec2.Client, ids []string) 
 }
 
 // fromSSM is the SSM half of an Instance.
-func fromSSM(info ssmtypes.InstanceInformation) Instance {
+func fromSSM(info *ssmtypes.InstanceInformation) Instance {
 	inst := Instance{
 		ID:              aws.ToString(info.InstanceId),
 		PingStatus:      string(info.PingStatus),
@@ -378,7 +379,7 @@ func fromSSM(info ssmtypes.InstanceInformation) Instance {
 }
 
 // mergeEC2 adds the EC2 half: Name tag, tags, state, network, profile.
-func mergeEC2(inst *Instance, e ec2types.Instance) {
+func mergeEC2(inst *Instance, e *ec2types.Instance) {
 	if len(e.Tags) > 0 {
 		inst.Tags = make(map[string]string, len(e.Tags))
 		for _, t := range e.Tags {
