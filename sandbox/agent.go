@@ -71,7 +71,7 @@ const maxChunk = 1024
 // EndBatch) over bc, so a burst of output and acks costs one socket write.
 type agentWS struct {
 	c    *websocket.Conn
-	bc   *batchConn // the socket under c; nil if not batching
+	bc   *session.BatchConn // the socket under c; nil if not batching
 	wmu  sync.Mutex
 	slab slabReader // used by the stream's single reader only
 }
@@ -188,7 +188,7 @@ func (a *agent) connect(ctx context.Context) error {
 	a.s.mu.Lock()
 	token := a.s.agentToken
 	a.s.mu.Unlock()
-	var bc *batchConn
+	var bc *session.BatchConn
 	d := websocket.Dialer{
 		HandshakeTimeout: 10 * time.Second,
 		ReadBufferSize:   64 << 10, // one read system call per many frames
@@ -197,7 +197,7 @@ func (a *agent) connect(ctx context.Context) error {
 			if err != nil {
 				return nil, err
 			}
-			bc = &batchConn{Conn: c}
+			bc = &session.BatchConn{Conn: c}
 			return bc, nil
 		},
 	}

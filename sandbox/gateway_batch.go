@@ -6,72 +6,18 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
+
+	"github.com/ssmtui/ssmtui/session"
 )
 
-// batchConn lets a burst of websocket messages cost one write system call:
-// between startBatch and endBatch, writes (whole websocket frames, written
-// by gorilla under the writer's own lock) are appended to a buffer that
-// endBatch writes at once. Outside a batch writes go straight through, so
-// gorilla's control frames (pong, close) are never delayed.
-type batchConn struct {
-	net.Conn
-	mu       sync.Mutex
-	batching bool
-	buf      []byte
-}
-
-// batchFlushAt bounds the buffer: a longer burst is written in pieces.
-const batchFlushAt = 64 << 10
-
-// Write buffers p while batching, else writes it through.
-func (b *batchConn) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock() // held while flushing: keeps bytes in order
-	if !b.batching {
-		return b.Conn.Write(p)
-	}
-	b.buf = append(b.buf, p...)
-	if len(b.buf) >= batchFlushAt {
-		if err := b.flushLocked(); err != nil {
-			return 0, err
-		}
-	}
-	return len(p), nil
-}
-
-func (b *batchConn) flushLocked() error {
-	if len(b.buf) == 0 {
-		return nil
-	}
-	_, err := b.Conn.Write(b.buf)
-	b.buf = b.buf[:0]
-	return err
-}
-
-// StartBatch begins buffering writes.
-func (b *batchConn) StartBatch() {
-	b.mu.Lock()
-	b.batching = true
-	b.mu.Unlock()
-}
-
-// EndBatch stops buffering and writes what was buffered.
-func (b *batchConn) EndBatch() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.batching = false
-	return b.flushLocked()
-}
-
-// batchHijacker hands gorilla's Upgrader a batchConn instead of the raw
+// batchHijacker hands gorilla's Upgrader a session.BatchConn instead of the raw
 // hijacked connection, so the relay can coalesce the frames it writes.
 type batchHijacker struct {
 	http.ResponseWriter
-	conn *batchConn // set by Hijack
+	conn *session.BatchConn // set by Hijack
 }
 
-// Hijack takes over the connection and wraps it in a batchConn.
+// Hijack takes over the connection and wraps it in a session.BatchConn.
 func (h *batchHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	hj, ok := h.ResponseWriter.(http.Hijacker)
 	if !ok {
@@ -81,7 +27,7 @@ func (h *batchHijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	h.conn = &batchConn{Conn: c}
+	h.conn = &session.BatchConn{Conn: c}
 	return h.conn, brw, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 
+	"github.com/ssmtui/ssmtui/session"
 	"github.com/ssmtui/ssmtui/session/wire"
 )
 
@@ -69,13 +70,13 @@ type gwSession struct {
 // peer is one websocket side of the relay. Writes are serialised.
 type peer struct {
 	conn      *websocket.Conn
-	bc        *batchConn // the socket under conn; nil if not batching
+	bc        *session.BatchConn // the socket under conn; nil if not batching
 	wmu       sync.Mutex
 	closeOnce sync.Once
 	gone      chan struct{}
 }
 
-func newPeer(c *websocket.Conn, bc *batchConn) *peer {
+func newPeer(c *websocket.Conn, bc *session.BatchConn) *peer {
 	return &peer{conn: c, bc: bc, gone: make(chan struct{})}
 }
 

@@ -244,7 +244,7 @@ func redactURL(u string) string {
 }
 
 func (c *channel) dialWS(ctx context.Context, streamURL, token string) (FrameConn, error) {
-	var bc *batchConn
+	var bc *BatchConn
 	var nd net.Dialer
 	d := websocket.Dialer{
 		Proxy:            http.ProxyFromEnvironment,
@@ -255,7 +255,7 @@ func (c *channel) dialWS(ctx context.Context, streamURL, token string) (FrameCon
 			if err != nil {
 				return nil, err
 			}
-			bc = &batchConn{Conn: c}
+			bc = &BatchConn{Conn: c}
 			return bc, nil
 		},
 	}

@@ -45,7 +45,7 @@ func (s *slab) alloc(n int) []byte {
 type wsFrameConn struct {
 	ws        *websocket.Conn
 	rslab     slab       // ReadMessage's buffers (one reader at a time)
-	batch     *batchConn // nil unless the socket was dialed through one
+	batch     *BatchConn // nil unless the socket was dialed through one
 	closeOnce sync.Once
 	stop      chan struct{}
 	pingDone  chan struct{}
@@ -58,9 +58,13 @@ type batcher interface {
 	EndBatch() error
 }
 
-// batchConn buffers writes between StartBatch and EndBatch so that a burst
-// of small frames (data and acks) costs one write system call.
-type batchConn struct {
+// BatchConn buffers writes between StartBatch and EndBatch so that a burst
+// of small frames (data and acks) costs one write system call. Outside a
+// batch, writes go straight through, so gorilla's control frames (pong,
+// close) are never delayed. Wrap the raw connection under a websocket with
+// it (&BatchConn{Conn: c}); the sandbox's gateway and agent use it too.
+// It is safe for concurrent use.
+type BatchConn struct {
 	net.Conn
 	mu       sync.Mutex
 	batching bool
@@ -70,7 +74,7 @@ type batchConn struct {
 const batchFlushAt = 64 << 10
 
 // Write buffers p while batching, else writes it through.
-func (b *batchConn) Write(p []byte) (int, error) {
+func (b *BatchConn) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock() // held while flushing: keeps frames in order
 	if !b.batching {
@@ -85,7 +89,7 @@ func (b *batchConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (b *batchConn) flushLocked() error {
+func (b *BatchConn) flushLocked() error {
 	if len(b.buf) == 0 {
 		return nil
 	}
@@ -95,21 +99,21 @@ func (b *batchConn) flushLocked() error {
 }
 
 // StartBatch begins buffering writes.
-func (b *batchConn) StartBatch() {
+func (b *BatchConn) StartBatch() {
 	b.mu.Lock()
 	b.batching = true
 	b.mu.Unlock()
 }
 
 // EndBatch stops buffering and writes what was buffered.
-func (b *batchConn) EndBatch() error {
+func (b *BatchConn) EndBatch() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.batching = false
 	return b.flushLocked()
 }
 
-// StartBatch begins coalescing writes (no-op without a batchConn).
+// StartBatch begins coalescing writes (no-op without a BatchConn).
 func (c *wsFrameConn) StartBatch() {
 	if c.batch != nil {
 		c.batch.StartBatch()

@@ -69,10 +69,10 @@ func BenchmarkStreamWebSocket(b *testing.B) {
 		conns <- ws
 	}))
 	defer srv.Close()
-	var bc *batchConn
+	var bc *BatchConn
 	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		bc = &batchConn{Conn: c}
+		bc = &BatchConn{Conn: c}
 		return bc, err
 	}}
 	ws, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
@@ -99,10 +99,10 @@ func TestStreamCloseWithStuckWriter(t *testing.T) {
 		ws.Close()
 	}))
 	defer srv.Close()
-	var bc *batchConn
+	var bc *BatchConn
 	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-		bc = &batchConn{Conn: c}
+		bc = &BatchConn{Conn: c}
 		return bc, err
 	}}
 	ws, _, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
