@@ -139,11 +139,10 @@ func Dial(ctx context.Context, cfg aws.Config, target string, opts DialOptions) 
 	return DialSession(ctx, cfg, target, sess, opts)
 }
 
-// DialSession is Dial for a session that was already started (a proxy
-// handed SessionId/StreamUrl/TokenValue). If the data channel cannot be
-// opened the session is terminated.
-func DialSession(ctx context.Context, cfg aws.Config, target string, sess StartedSession, opts DialOptions) (*Conn, error) {
-	opts.setDefaults(cfg)
+// openPortChannel opens the data channel of a started session and checks
+// that its document made a port session. On failure the session is
+// terminated (or the channel closed) so nothing is left open.
+func openPortChannel(ctx context.Context, target string, sess StartedSession, opts DialOptions) (*channel, error) {
 	ch, err := openChannel(ctx, target, sess, opts)
 	if err != nil {
 		terminateQuietly(opts, sess.SessionID)
@@ -152,6 +151,18 @@ func DialSession(ctx context.Context, cfg aws.Config, target string, sess Starte
 	if ch.sessionType != wire.SessionTypePort {
 		ch.close(0)
 		return nil, &HandshakeError{SessionID: sess.SessionID, Err: fmt.Errorf("document %s started a %s session, not a port session", opts.DocumentName, ch.sessionType)}
+	}
+	return ch, nil
+}
+
+// DialSession is Dial for a session that was already started (a proxy
+// handed SessionId/StreamUrl/TokenValue). If the data channel cannot be
+// opened the session is terminated.
+func DialSession(ctx context.Context, cfg aws.Config, target string, sess StartedSession, opts DialOptions) (*Conn, error) {
+	opts.setDefaults(cfg)
+	ch, err := openPortChannel(ctx, target, sess, opts)
+	if err != nil {
+		return nil, err
 	}
 	props := ch.portProperties()
 	if props.Type == wire.PortTypeLocalPortForwarding {

@@ -105,14 +105,9 @@ func OpenPortForward(ctx context.Context, cfg aws.Config, target string, opts Po
 // OpenPortForwardSession is OpenPortForward for an already started session.
 func OpenPortForwardSession(ctx context.Context, cfg aws.Config, target string, sess StartedSession, opts DialOptions) (*PortSession, error) {
 	opts.setDefaults(cfg)
-	ch, err := openChannel(ctx, target, sess, opts)
+	ch, err := openPortChannel(ctx, target, sess, opts)
 	if err != nil {
-		terminateQuietly(opts, sess.SessionID)
 		return nil, err
-	}
-	if ch.sessionType != wire.SessionTypePort {
-		ch.close(0)
-		return nil, &HandshakeError{SessionID: sess.SessionID, Err: fmt.Errorf("document %s started a %s session, not a port session", opts.DocumentName, ch.sessionType)}
 	}
 	props := ch.portProperties()
 	host := props.Host
