@@ -16,11 +16,15 @@ import (
 )
 
 // pluginLike speaks the data channel by hand the way session-manager-plugin
-// does: acks are sent explicitly, duplicates are never re-acked.
+// does: acks are sent explicitly, duplicates are never re-acked but dropped
+// silently (a message below the next expected sequence number). The agent
+// may legitimately send a message twice, for instance when it resends its
+// unacked HandshakeRequest on start_publication.
 type pluginLike struct {
-	t   *testing.T
-	ws  *websocket.Conn
-	seq int64
+	t        *testing.T
+	ws       *websocket.Conn
+	seq      int64
+	expected int64 // next agent sequence number to process
 }
 
 func (p *pluginLike) send(typ string, seq int64, flags uint64, pt wire.PayloadType, payload []byte) {
@@ -41,12 +45,14 @@ func (p *pluginLike) input(pt wire.PayloadType, payload []byte) {
 	p.seq++
 }
 
+// ack acknowledges m, which the client has processed.
 func (p *pluginLike) ack(m *wire.Message) {
+	p.expected = max(p.expected, m.SequenceNumber+1)
 	p.send(wire.TypeAcknowledge, 0, wire.FlagsAck, 0, wire.AppendAcknowledge(nil, m.MessageType, m.MessageID, m.SequenceNumber))
 }
 
-// next returns the next output_stream_data frame, skipping acks and
-// publication control.
+// next returns the next output_stream_data frame not yet processed,
+// skipping acks, publication control and duplicates.
 func (p *pluginLike) next() *wire.Message {
 	p.t.Helper()
 	for {
@@ -58,7 +64,7 @@ func (p *pluginLike) next() *wire.Message {
 		if err := m.UnmarshalBinary(b); err != nil {
 			p.t.Fatal(err)
 		}
-		if m.MessageType == wire.TypeOutputStreamData {
+		if m.MessageType == wire.TypeOutputStreamData && m.SequenceNumber >= p.expected {
 			return &m
 		}
 	}
