@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials/ssocreds"
 	"github.com/aws/smithy-go"
 )
@@ -95,7 +96,14 @@ type CredentialsError struct {
 }
 
 func (e *CredentialsError) Error() string {
-	return fmt.Sprintf("profile %s: get credentials: %v", e.Profile, e.Err)
+	var missing config.SharedConfigProfileNotExistError
+	if errors.As(e.Err, &missing) {
+		return fmt.Sprintf("profile %s is not defined in the AWS config or credentials files: "+
+			"create it with `aws configure --profile %s` (or `aws configure sso`), or pick another with --profile "+
+			"(`aws configure list-profiles` lists them)", e.Profile, e.Profile)
+	}
+	return fmt.Sprintf("profile %s: get credentials: %v (configure credentials with `aws configure --profile %s` "+
+		"or `aws sso login --profile %s`, or set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)", e.Profile, e.Err, e.Profile, e.Profile)
 }
 
 func (e *CredentialsError) Unwrap() error { return e.Err }
