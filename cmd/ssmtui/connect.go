@@ -131,19 +131,15 @@ func hasTTY() bool {
 
 // runConnect is `ssmtui connect TARGET`.
 func runConnect(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("ssmtui connect", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := newFlagSet(env, "ssmtui connect",
+		"usage: ssmtui connect [flags] [USER@]TARGET",
+		"\nOpens an SSH shell on TARGET (instance ID, Name tag, private IP or DNS name) through a",
+		"Session Manager session: no session-manager-plugin, no inbound port 22. A temporary key is",
+		"pushed with EC2 Instance Connect; ssh-agent and key files are the fallback. The exit code is",
+		"the remote shell's; 255 means the connection failed.",
+	)
 	var f sshFlags
 	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: ssmtui connect [flags] [USER@]TARGET")
-		fmt.Fprintln(env.stderr, "\nOpens an SSH shell on TARGET (instance ID, Name tag, private IP or DNS name) through a")
-		fmt.Fprintln(env.stderr, "Session Manager session: no session-manager-plugin, no inbound port 22. A temporary key is")
-		fmt.Fprintln(env.stderr, "pushed with EC2 Instance Connect; ssh-agent and key files are the fallback. The exit code is")
-		fmt.Fprintln(env.stderr, "the remote shell's; 255 means the connection failed.")
-		fmt.Fprintln(env.stderr, "\nflags:")
-		fs.PrintDefaults()
-	}
 	pos, rest, err := parseInterspersed(fs, args)
 	if err != nil {
 		return flagError(err)

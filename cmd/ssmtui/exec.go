@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"strings"
 )
@@ -21,18 +20,14 @@ func init() {
 // terminal, and the process exits with the remote exit status (255 when the
 // connection failed).
 func runExec(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("ssmtui exec", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := newFlagSet(env, "ssmtui exec",
+		"usage: ssmtui exec [flags] [USER@]TARGET -- COMMAND [ARG…]",
+		"\nRuns COMMAND on TARGET over SSH inside a Session Manager session. The words are joined",
+		"with spaces and run by the remote login shell, as with ssh. stdin is forwarded when it is",
+		"not a terminal. The exit code is the remote command's; 255 means the connection failed.",
+	)
 	var f sshFlags
 	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: ssmtui exec [flags] [USER@]TARGET -- COMMAND [ARG…]")
-		fmt.Fprintln(env.stderr, "\nRuns COMMAND on TARGET over SSH inside a Session Manager session. The words are joined")
-		fmt.Fprintln(env.stderr, "with spaces and run by the remote login shell, as with ssh. stdin is forwarded when it is")
-		fmt.Fprintln(env.stderr, "not a terminal. The exit code is the remote command's; 255 means the connection failed.")
-		fmt.Fprintln(env.stderr, "\nflags:")
-		fs.PrintDefaults()
-	}
 	pos, rest, err := parseInterspersed(fs, args)
 	if err != nil {
 		return flagError(err)

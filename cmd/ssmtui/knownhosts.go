@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 
 	"golang.org/x/crypto/ssh"
@@ -24,16 +23,12 @@ func init() {
 // A changed host key makes connecting fail and names `forget` (see
 // sshclient.ForgetCommand).
 func runKnownHosts(_ context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("ssmtui known-hosts", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := newFlagSet(env, "ssmtui known-hosts",
+		"usage: ssmtui known-hosts forget INSTANCE-ID…   remove stored host keys (after an instance was rebuilt)",
+		"       ssmtui known-hosts list INSTANCE-ID…     show stored keys and fingerprints",
+		"       ssmtui known-hosts path                  print the file's path",
+	)
 	file := fs.String("file", "", "known_hosts `file` (default: the user config dir's ssmtui/known_hosts)")
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: ssmtui known-hosts forget INSTANCE-ID…   remove stored host keys (after an instance was rebuilt)")
-		fmt.Fprintln(env.stderr, "       ssmtui known-hosts list INSTANCE-ID…     show stored keys and fingerprints")
-		fmt.Fprintln(env.stderr, "       ssmtui known-hosts path                  print the file's path")
-		fmt.Fprintln(env.stderr, "\nflags:")
-		fs.PrintDefaults()
-	}
 	pos, _, err := parseInterspersed(fs, args)
 	if err != nil {
 		return flagError(err)

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -105,4 +106,19 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
 	}
+}
+
+// newFlagSet returns a subcommand's flag set: errors and help go to
+// env.stderr, and -h prints the usage lines, then "flags:" and the defaults.
+func newFlagSet(env *cliEnv, name string, usage ...string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		for _, l := range usage {
+			fmt.Fprintln(env.stderr, l)
+		}
+		fmt.Fprintln(env.stderr, "\nflags:")
+		fs.PrintDefaults()
+	}
+	return fs
 }

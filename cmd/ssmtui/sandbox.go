@@ -149,18 +149,14 @@ func (f *sandboxFlags) options(stderr io.Writer) (sandbox.Options, error) {
 // runSandbox serves the sandbox until ctx ends (SIGINT/SIGTERM), after
 // printing `export NAME=VALUE` lines and "# sandbox ready" on stdout.
 func runSandbox(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("ssmtui sandbox", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := newFlagSet(env, "ssmtui sandbox",
+		"usage: ssmtui sandbox [flags]",
+		"\nRuns a local AWS (SSM, EC2, STS, EC2 Instance Connect APIs, the Session Manager",
+		"gateway, agents and SSH hosts) on loopback until interrupted. Evaluate its output",
+		"in a shell (eval \"$(ssmtui sandbox)\" style) to point SDKs and the AWS CLI at it.",
+	)
 	var f sandboxFlags
 	f.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: ssmtui sandbox [flags]")
-		fmt.Fprintln(env.stderr, "\nRuns a local AWS (SSM, EC2, STS, EC2 Instance Connect APIs, the Session Manager")
-		fmt.Fprintln(env.stderr, "gateway, agents and SSH hosts) on loopback until interrupted. Evaluate its output")
-		fmt.Fprintln(env.stderr, "in a shell (eval \"$(ssmtui sandbox)\" style) to point SDKs and the AWS CLI at it.")
-		fmt.Fprintln(env.stderr, "\nflags:")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,19 +41,15 @@ var shellTermReset = ansi.ResetModeMouseNormal + ansi.ResetModeMouseButtonEvent 
 // so Ctrl-C and friends reach the remote shell, resizes forwarded, and the
 // terminal restored when the service closes the channel.
 func runShell(ctx context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("ssmtui shell", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := newFlagSet(env, "ssmtui shell",
+		"usage: ssmtui shell [flags] TARGET",
+		"\nOpens a plain Session Manager shell on TARGET: no SSH, no key, no port 22 — what",
+		"`aws ssm start-session` gives, without the plugin. The session ends when the remote shell exits.",
+	)
 	var tf targetFlags
 	tf.register(fs)
 	debug := fs.Bool("debug", false, "log every step to stderr")
 	document := fs.String("document", "", "session `document` (default: the account's SSM-SessionManagerRunShell)")
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: ssmtui shell [flags] TARGET")
-		fmt.Fprintln(env.stderr, "\nOpens a plain Session Manager shell on TARGET: no SSH, no key, no port 22 — what")
-		fmt.Fprintln(env.stderr, "`aws ssm start-session` gives, without the plugin. The session ends when the remote shell exits.")
-		fmt.Fprintln(env.stderr, "\nflags:")
-		fs.PrintDefaults()
-	}
 	pos, rest, err := parseInterspersed(fs, args)
 	if err != nil {
 		return flagError(err)

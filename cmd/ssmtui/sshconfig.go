@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -20,20 +19,16 @@ func init() {
 // runSSHConfig prints a Host block for ~/.ssh/config whose ProxyCommand is
 // `ssmtui proxy %h %p`, passing --profile and --region through.
 func runSSHConfig(_ context.Context, env *cliEnv, args []string) error {
-	fs := flag.NewFlagSet("ssmtui ssh-config", flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs := newFlagSet(env, "ssmtui ssh-config",
+		"usage: ssmtui ssh-config [flags] >> ~/.ssh/config",
+		"\nPrints a Host block so that `ssh ec2-user@i-0123…`, scp, sftp and rsync go through",
+		"Session Manager via `ssmtui proxy` (no session-manager-plugin, no AWS CLI).",
+	)
 	profile := fs.String("profile", "", "AWS `profile` the proxy uses (default: the proxy's $AWS_PROFILE, else default)")
 	region := fs.String("region", "", "AWS `region` the proxy looks in (default: every enabled region, through the inventory cache)")
 	hosts := fs.String("host", "i-* mi-*", "Host `patterns` of the block")
 	binary := fs.String("binary", "", "ssmtui `path` in the ProxyCommand (default: this executable)")
 	eicKey := fs.String("eic-key", "", "public key `file` to push with EC2 Instance Connect for the login user (%r) on every connection")
-	fs.Usage = func() {
-		fmt.Fprintln(env.stderr, "usage: ssmtui ssh-config [flags] >> ~/.ssh/config")
-		fmt.Fprintln(env.stderr, "\nPrints a Host block so that `ssh ec2-user@i-0123…`, scp, sftp and rsync go through")
-		fmt.Fprintln(env.stderr, "Session Manager via `ssmtui proxy` (no session-manager-plugin, no AWS CLI).")
-		fmt.Fprintln(env.stderr, "\nflags:")
-		fs.PrintDefaults()
-	}
 	if err := fs.Parse(args); err != nil {
 		return flagError(err)
 	}
