@@ -63,7 +63,6 @@ type scriptPeer struct {
 	t    testing.TB
 	fc   *framePipe
 	role Role // the role the peer plays
-	seq  int64
 }
 
 func (p *scriptPeer) dataType() string {

@@ -141,7 +141,7 @@ func TestShellOnTerminalThroughConnector(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	type_("\x03")
 	type_("echo after-$((40+2))\r")
-	off = waitFor(ctx, t, &screen, off, "after-42")
+	waitFor(ctx, t, &screen, off, "after-42")
 	if strings.Contains(screen.String(), "not-2-interrupted") {
 		t.Fatal("Ctrl-C did not reach the remote command")
 	}

@@ -75,7 +75,7 @@ func TestConnectInTmux(t *testing.T) {
 	}
 	tm("send-keys", "-t", "cx", "-l", "exit")
 	tm("send-keys", "-t", "cx", "Enter")
-	s = waitScreen("SSMTUI-EXIT=0")
+	waitScreen("SSMTUI-EXIT=0")
 	s = waitScreen("speed")
 	after := s[strings.Index(s, "SSMTUI-EXIT=0"):]
 	for _, mode := range []string{"icanon", "echo", "isig"} {
