@@ -340,7 +340,7 @@ func (s *Scanner) describeEC2(ctx context.Context, c *ec2.Client, ids []string) 
 	var out []ownedInstance
 	for {
 		cctx, cancel := context.WithTimeout(ctx, s.opts.CallTimeout)
-		page, err := c.DescribeInstances(cctx, in)
+		page, err := c.DescribeInstances(cctx, in, withLeanDecoder)
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("describe %d instances: %w", len(ids), err)
