@@ -52,31 +52,36 @@ func benchScan(b *testing.B, instances, nRegions int, latency time.Duration) {
 			fx := newFixture(b, f, sandbox.LimitOptions{Latency: latency})
 			opts := fx.options()
 			opts.Concurrency = conc
-			var wall, cpu time.Duration
-			for b.Loop() {
-				cpu0 := processCPU()
+			scan := func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
 				n, failed := 0, 0
-				start := time.Now()
 				inventory.NewScanner(opts).Scan(ctx, func(r inventory.Result) {
 					n += len(r.Instances)
 					if r.Err != nil {
 						failed++
 					}
 				})
-				wall += time.Since(start)
-				cpu += processCPU() - cpu0
-				cancel()
 				if n != instances || failed != 0 {
 					b.Fatalf("listed %d instances, %d failed regions", n, failed)
 				}
 			}
-			per := wall / time.Duration(b.N)
-			st := fx.sb.Stats()
-			calls := 0
-			for _, c := range st.Calls {
-				calls += c
+			// One scan before timing: the sandbox renders each instance's
+			// EC2 document once and keeps it, as a real service's cost is
+			// not on this machine; every timed scan then sees the same
+			// server.
+			scan()
+			calls0 := totalCalls(fx.sb.Stats())
+			var wall, cpu time.Duration
+			for b.Loop() {
+				cpu0 := processCPU()
+				start := time.Now()
+				scan()
+				wall += time.Since(start)
+				cpu += processCPU() - cpu0
 			}
+			per := wall / time.Duration(b.N)
+			calls := totalCalls(fx.sb.Stats()) - calls0
 			b.ReportMetric(float64(per.Milliseconds()), "wall-ms")
 			b.ReportMetric(float64(critical.Milliseconds()), "critical-ms")
 			b.ReportMetric(float64(per)/float64(critical), "ratio")
@@ -86,6 +91,14 @@ func benchScan(b *testing.B, instances, nRegions int, latency time.Duration) {
 			b.ReportMetric(float64((cpu / time.Duration(b.N)).Milliseconds()), "cpu-ms")
 		})
 	}
+}
+
+func totalCalls(st sandbox.APIStats) int {
+	n := 0
+	for _, c := range st.Calls {
+		n += c
+	}
+	return n
 }
 
 // processCPU is the user+system CPU time of this process so far.

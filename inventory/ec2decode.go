@@ -288,136 +288,146 @@ const (
 	tokEOF
 )
 
-// next returns the next token. For tokStart and tokEnd, v is the local
-// name; for tokText, the raw text; for tokCDATA, the literal content.
+// next returns the next token. For tokStart, v is the local name; for
+// tokEnd, v is nil (the scanner has already matched it with its start
+// tag); for tokText, the raw text; for tokCDATA, the literal content.
 func (x *xmlScan) next() (tokKind, []byte, error) {
 	if x.pendingEnd {
 		x.pendingEnd = false
-		name := x.open[len(x.open)-1]
 		x.open = x.open[:len(x.open)-1]
-		return tokEnd, name, nil
+		return tokEnd, nil, nil
 	}
+	b := x.b
 	for {
-		if x.i >= len(x.b) {
+		i := x.i
+		if i >= len(b) {
 			return tokEOF, nil, nil
 		}
-		if x.b[x.i] != '<' {
-			j := bytes.IndexByte(x.b[x.i:], '<')
+		if b[i] != '<' {
+			j := bytes.IndexByte(b[i:], '<')
 			if j < 0 {
-				j = len(x.b) - x.i
+				j = len(b) - i
 			}
-			v := x.b[x.i : x.i+j]
-			x.i += j
-			return tokText, v, nil
+			x.i = i + j
+			return tokText, b[i : i+j], nil
 		}
-		rest := x.b[x.i:]
-		switch {
-		case bytes.HasPrefix(rest, []byte("<!--")):
-			j := bytes.Index(rest[4:], []byte("-->"))
+		if i+1 >= len(b) {
+			return 0, nil, errXMLEOF
+		}
+		switch b[i+1] {
+		case '/':
+			j := bytes.IndexByte(b[i+2:], '>')
 			if j < 0 {
 				return 0, nil, errXMLEOF
 			}
-			x.i += 4 + j + 3
-			continue
-		case bytes.HasPrefix(rest, []byte("<![CDATA[")):
-			j := bytes.Index(rest[9:], []byte("]]>"))
-			if j < 0 {
-				return 0, nil, errXMLEOF
+			name := b[i+2 : i+2+j]
+			for len(name) > 0 && isXMLSpace(name[len(name)-1]) {
+				name = name[:len(name)-1]
 			}
-			v := rest[9 : 9+j]
-			x.i += 9 + j + 3
-			return tokCDATA, v, nil
-		case bytes.HasPrefix(rest, []byte("<?")):
-			j := bytes.Index(rest[2:], []byte("?>"))
-			if j < 0 {
-				return 0, nil, errXMLEOF
-			}
-			x.i += 2 + j + 2
-			continue
-		case bytes.HasPrefix(rest, []byte("<!")):
-			// DOCTYPE; an internal subset is not supported.
-			j := bytes.IndexByte(rest, '>')
-			if j < 0 {
-				return 0, nil, errXMLEOF
-			}
-			if bytes.IndexByte(rest[:j], '[') >= 0 {
-				return 0, nil, errors.New("DOCTYPE with an internal subset")
-			}
-			x.i += j + 1
-			continue
-		case len(rest) > 1 && rest[1] == '/':
-			j := bytes.IndexByte(rest, '>')
-			if j < 0 {
-				return 0, nil, errXMLEOF
-			}
-			name := localName(bytes.TrimRight(rest[2:j], " \t\r\n"))
-			if !validName(name) {
-				return 0, nil, fmt.Errorf("bad end tag %q at offset %d", rest[:j+1], x.i)
-			}
-			if len(x.open) == 0 || !bytes.Equal(x.open[len(x.open)-1], name) {
-				return 0, nil, fmt.Errorf("end tag </%s> does not close the open element at offset %d", name, x.i)
+			// Start and end tags must match exactly (prefix included).
+			if n := len(x.open); n == 0 || !bytes.Equal(x.open[n-1], name) {
+				return 0, nil, fmt.Errorf("end tag </%s> does not close the open element at offset %d", name, i)
 			}
 			x.open = x.open[:len(x.open)-1]
-			x.i += j + 1
-			return tokEnd, name, nil
-		}
-		// Start tag: name, then attributes up to an unquoted '>'.
-		j := 1
-		for j < len(rest) && !isXMLSpace(rest[j]) && rest[j] != '>' && rest[j] != '/' {
-			j++
-		}
-		name := localName(rest[1:j])
-		if !validName(name) {
-			return 0, nil, fmt.Errorf("bad start tag at offset %d", x.i)
-		}
-		var quote byte
-		for ; j < len(rest); j++ {
-			c := rest[j]
-			switch {
-			case quote != 0:
-				if c == quote {
-					quote = 0
+			x.i = i + 2 + j + 1
+			return tokEnd, nil, nil
+		case '!', '?':
+			if bytes.HasPrefix(b[i:], []byte("<![CDATA[")) {
+				j := bytes.Index(b[i+9:], []byte("]]>"))
+				if j < 0 {
+					return 0, nil, errXMLEOF
 				}
-			case c == '"' || c == '\'':
-				quote = c
-			case c == '>':
-				x.i += j + 1
-				x.open = append(x.open, name)
-				if rest[j-1] == '/' {
-					x.pendingEnd = true
-				}
-				return tokStart, name, nil
-			case c == '<':
-				return 0, nil, fmt.Errorf("'<' inside a tag at offset %d", x.i+j)
+				x.i = i + 9 + j + 3
+				return tokCDATA, b[i+9 : i+9+j], nil
+			}
+			next, err := skipMarkup(b, i)
+			if err != nil {
+				return 0, nil, err
+			}
+			x.i = next
+			continue
+		}
+		// Start tag: the name (any bytes but markup and space; the parser
+		// only compares names), then attributes up to an unquoted '>'.
+		j, colon := i+1, -1
+	name:
+		for ; j < len(b); j++ {
+			switch b[j] {
+			case '>', '/', ' ', '\t', '\r', '\n':
+				break name
+			case ':':
+				colon = j
+			case '<', '&', '"', '\'', '=':
+				return 0, nil, fmt.Errorf("bad start tag at offset %d", i)
 			}
 		}
-		return 0, nil, errXMLEOF
+		if j == i+1 {
+			return 0, nil, fmt.Errorf("bad start tag at offset %d", i)
+		}
+		raw := b[i+1 : j]
+		local := raw
+		if colon >= 0 {
+			local = b[colon+1 : j]
+		}
+		end, err := tagEnd(b, j)
+		if err != nil {
+			return 0, nil, err
+		}
+		x.i = end + 1
+		x.open = append(x.open, raw)
+		if b[end-1] == '/' {
+			x.pendingEnd = true
+		}
+		return tokStart, local, nil
 	}
+}
+
+// tagEnd returns the offset of the '>' that ends the tag whose attributes
+// start at b[j], skipping quoted attribute values.
+func tagEnd(b []byte, j int) (int, error) {
+	var quote byte
+	for ; j < len(b); j++ {
+		switch c := b[j]; {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '"' || c == '\'':
+			quote = c
+		case c == '>':
+			return j, nil
+		case c == '<':
+			return 0, fmt.Errorf("'<' inside a tag at offset %d", j)
+		}
+	}
+	return 0, errXMLEOF
+}
+
+// skipMarkup returns the offset after the comment, CDATA section,
+// processing instruction or DOCTYPE starting at b[i]. A DOCTYPE with an
+// internal subset is not supported.
+func skipMarkup(b []byte, i int) (int, error) {
+	rest := b[i:]
+	end := []byte(">")
+	switch {
+	case bytes.HasPrefix(rest, []byte("<!--")):
+		end = []byte("-->")
+	case bytes.HasPrefix(rest, []byte("<![CDATA[")):
+		end = []byte("]]>")
+	case bytes.HasPrefix(rest, []byte("<?")):
+		end = []byte("?>")
+	}
+	j := bytes.Index(rest[2:], end)
+	if j < 0 {
+		return 0, errXMLEOF
+	}
+	if len(end) == 1 && bytes.IndexByte(rest[:2+j], '[') >= 0 {
+		return 0, errors.New("DOCTYPE with an internal subset")
+	}
+	return i + 2 + j + len(end), nil
 }
 
 func isXMLSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
-
-// validName accepts a non-empty name without markup characters; the
-// parser only compares names, so the full XML name grammar is not needed.
-func validName(b []byte) bool {
-	if len(b) == 0 {
-		return false
-	}
-	for _, c := range b {
-		switch c {
-		case '<', '>', '&', '"', '\'', '=', '/', ' ', '\t', '\r', '\n':
-			return false
-		}
-	}
-	return true
-}
-
-func localName(b []byte) []byte {
-	if i := bytes.LastIndexByte(b, ':'); i >= 0 {
-		return b[i+1:]
-	}
-	return b
-}
 
 // root skips the prolog and returns the root element's name; ok is false
 // for a document that is empty or whitespace.
@@ -478,23 +488,49 @@ func (x *xmlScan) children(f func(name []byte) error) error {
 	}
 }
 
-// skip consumes the element whose start tag was just read.
+// skip consumes the element whose start tag was just read. Inside it,
+// only the nesting depth is tracked (end-tag names are not compared): this
+// is most of a real answer, and the elements the inventory reads are
+// checked fully.
 func (x *xmlScan) skip() error {
-	depth := 1
+	if x.pendingEnd {
+		x.pendingEnd = false
+		x.open = x.open[:len(x.open)-1]
+		return nil
+	}
+	b, i, depth := x.b, x.i, 1
 	for {
-		k, _, err := x.next()
-		if err != nil {
-			return err
-		}
-		switch k {
-		case tokEOF:
+		j := bytes.IndexByte(b[i:], '<')
+		if j < 0 || i+j+1 >= len(b) {
 			return errXMLEOF
-		case tokStart:
-			depth++
-		case tokEnd:
+		}
+		i += j
+		switch b[i+1] {
+		case '/':
+			k := bytes.IndexByte(b[i:], '>')
+			if k < 0 {
+				return errXMLEOF
+			}
+			i += k + 1
 			if depth--; depth == 0 {
+				x.i = i
+				x.open = x.open[:len(x.open)-1]
 				return nil
 			}
+		case '!', '?':
+			var err error
+			if i, err = skipMarkup(b, i); err != nil {
+				return err
+			}
+		default:
+			k, err := tagEnd(b, i+1)
+			if err != nil {
+				return err
+			}
+			if b[k-1] != '/' {
+				depth++
+			}
+			i = k + 1
 		}
 	}
 }

@@ -337,6 +337,7 @@ const realInstanceXML = `
                     <platformDetails>Linux/UNIX</platformDetails>
                     <usageOperation>RunInstances</usageOperation>
                     <!-- a comment <item> with markup -->
+                    <enclaveOptions><!-- c --><enabled>false</enabled><?pi x?><![CDATA[<x>]]></enclaveOptions>
                 </item>`
 
 func realDocument(instances ...string) string {
@@ -448,4 +449,22 @@ func FuzzDecodeDescribeInstances(f *testing.F) {
 			t.Fatalf("differs from encoding/xml:\n got  %q %+v\n want %q %+v", gotNext, got, wantNext, want)
 		}
 	})
+}
+
+// BenchmarkDecodeDescribeInstances decodes a 200-instance page shaped like
+// a real answer (pretty printed, about 4.5 KB per instance).
+func BenchmarkDecodeDescribeInstances(b *testing.B) {
+	items := make([]string, 200)
+	for i := range items {
+		items[i] = strings.Replace(realInstanceXML, "i-0123456789abcdef0", fmt.Sprintf("i-%017x", i), 1)
+	}
+	doc := []byte(realDocument(items...))
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err := decodeDescribeInstances(doc)
+		if err != nil || len(out.Reservations[0].Instances) != 200 {
+			b.Fatal(err)
+		}
+	}
 }

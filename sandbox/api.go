@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 )
@@ -59,6 +61,7 @@ type apiServer struct {
 	// admit runs before every call (latency, throttling knobs); nil = admit all.
 	admit  func(r *APIRequest) error
 	limits *limiter // latency/throttling knobs and call counters (limits.go)
+	ec2XML sync.Map // *Instance → its rendered DescribeInstances item (instanceXML)
 }
 
 func newAPIServer(sb *Sandbox) *apiServer {
@@ -128,6 +131,7 @@ func (a *apiServer) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	if xb, ok := out.(xmlBody); ok {
 		bp := xmlBufs.Get().(*[]byte)
 		b := xb.appendXML(append((*bp)[:0], xml.Header...))
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 		_, _ = w.Write(b)
 		*bp = b
 		xmlBufs.Put(bp)

@@ -65,4 +65,19 @@ func TestDescribeInstancesXMLFleet(t *testing.T) {
 	if got := out.appendXML(nil); string(got) != string(want) {
 		t.Fatalf("fleet output differs:\n got %.500s\nwant %.500s", got, want)
 	}
+	// The server's path: items rendered once and cached per instance.
+	a := &apiServer{}
+	for pass := range 2 {
+		cached := describeInstancesResponse{RequestID: "req"}
+		for _, r := range out.Reservations {
+			in, _ := acct.Instance(acct.Instances[0].Region, r.Instances[0].InstanceID)
+			if in == nil {
+				in, _ = acct.Instance("eu-west-1", r.Instances[0].InstanceID)
+			}
+			cached.Reservations = append(cached.Reservations, ec2Reservation{ReservationID: r.ReservationID, OwnerID: r.OwnerID, rendered: [][]byte{a.instanceXML(acct, in)}})
+		}
+		if got := cached.appendXML(nil); string(got) != string(want) {
+			t.Fatalf("pass %d: cached rendering differs:\n got %.500s\nwant %.500s", pass, got, want)
+		}
+	}
 }
