@@ -59,9 +59,10 @@ type apiServer struct {
 	json  map[string]jsonHandler  // key: X-Amz-Target, e.g. AmazonSSM.StartSession
 	query map[string]queryHandler // key: service + "." + Action, e.g. ec2.DescribeInstances
 	// admit runs before every call (latency, throttling knobs); nil = admit all.
-	admit  func(r *APIRequest) error
-	limits *limiter // latency/throttling knobs and call counters (limits.go)
-	ec2XML sync.Map // *Instance → its rendered DescribeInstances item (instanceXML)
+	admit    func(r *APIRequest) error
+	limits   *limiter // latency/throttling knobs and call counters (limits.go)
+	ec2XML   sync.Map // *Instance → its rendered DescribeInstances item (instanceXML)
+	byRegion sync.Map // (account, region) → its instances (regionInstances)
 }
 
 func newAPIServer(sb *Sandbox) *apiServer {

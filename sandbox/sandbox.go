@@ -21,7 +21,7 @@ import (
 
 // Options configures a Sandbox. The zero value (plus a Fleet) is usable.
 type Options struct {
-	Fleet  *Fleet       // required
+	Fleet  *Fleet       // required; not to be changed while the sandbox runs (answers are cached per instance)
 	Addr   string       // listen address for API + gateway (default 127.0.0.1:0); must be loopback
 	Logger *slog.Logger // default: discard
 	// Now is the sandbox clock (EC2 Instance Connect key expiry, timestamps).
