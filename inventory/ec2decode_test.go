@@ -100,38 +100,14 @@ func TestLeanEC2DecoderMatchesSDK(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	sb, err := sandbox.Start(ctx, sandbox.Options{Fleet: f})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sb.Close() })
-	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-		if host, _, _ := net.SplitHostPort(addr); !net.ParseIP(host).IsLoopback() {
-			return nil, fmt.Errorf("test leak guard: refusing to dial %s", addr)
-		}
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	}}}
-	t.Cleanup(hc.CloseIdleConnections)
-
+	clientFor := startDecoderSandbox(t, f)
 	compared := 0
 	for _, acct := range f.Accounts {
-		cfg, err := config.LoadDefaultConfig(ctx,
-			config.WithRegion(acct.Regions[0]),
-			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(acct.AccessKeyID, acct.SecretAccessKey, "")),
-			config.WithBaseEndpoint(sb.URL()),
-			config.WithEC2IMDSClientEnableState(imds.ClientDisabled),
-			config.WithSharedConfigFiles([]string{}),
-			config.WithSharedCredentialsFiles([]string{}),
-			config.WithHTTPClient(hc),
-		)
-		if err != nil {
-			t.Fatal(err)
-		}
 		for _, region := range acct.Regions {
 			if acct.RegionDenied(region) {
 				continue
 			}
-			c := ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region })
+			c := clientFor(&acct, region)
 			for _, page := range []int32{5, 1000} {
 				in := &ec2.DescribeInstancesInput{MaxResults: aws.Int32(page)}
 				for {
@@ -172,15 +148,7 @@ func TestLeanEC2DecoderMatchesSDK(t *testing.T) {
 	}
 
 	// An API error still comes out typed, through the SDK's error path.
-	bad := ec2.NewFromConfig(must(config.LoadDefaultConfig(ctx,
-		config.WithRegion(region),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(a.AccessKeyID, a.SecretAccessKey, "")),
-		config.WithBaseEndpoint(sb.URL()),
-		config.WithEC2IMDSClientEnableState(imds.ClientDisabled),
-		config.WithSharedConfigFiles([]string{}),
-		config.WithSharedCredentialsFiles([]string{}),
-		config.WithHTTPClient(hc),
-	)))
+	bad := clientFor(a, region)
 	_, err = bad.DescribeInstances(ctx, &ec2.DescribeInstancesInput{MaxResults: aws.Int32(2)}, withLeanDecoder)
 	var apiErr smithy.APIError
 	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "InvalidParameterValue" {
@@ -188,11 +156,63 @@ func TestLeanEC2DecoderMatchesSDK(t *testing.T) {
 	}
 }
 
-func must[T any](v T, err error) T {
+// startDecoderSandbox serves f and returns a constructor of EC2 clients
+// for an account and region, with static credentials and loopback only.
+func startDecoderSandbox(tb testing.TB, f *sandbox.Fleet) func(*sandbox.Account, string) *ec2.Client {
+	tb.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	tb.Setenv("AWS_CA_BUNDLE", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sb, err := sandbox.Start(ctx, sandbox.Options{Fleet: f})
 	if err != nil {
-		panic(err)
+		tb.Fatal(err)
 	}
-	return v
+	tb.Cleanup(func() { _ = sb.Close() })
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8, DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if host, _, _ := net.SplitHostPort(addr); !net.ParseIP(host).IsLoopback() {
+			return nil, fmt.Errorf("test leak guard: refusing to dial %s", addr)
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}}
+	tb.Cleanup(hc.CloseIdleConnections)
+	return func(acct *sandbox.Account, region string) *ec2.Client {
+		cfg, err := config.LoadDefaultConfig(context.Background(),
+			config.WithRegion(region),
+			config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(acct.AccessKeyID, acct.SecretAccessKey, "")),
+			config.WithBaseEndpoint(sb.URL()),
+			config.WithEC2IMDSClientEnableState(imds.ClientDisabled),
+			config.WithSharedConfigFiles([]string{}),
+			config.WithSharedCredentialsFiles([]string{}),
+			config.WithHTTPClient(hc),
+		)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return ec2.NewFromConfig(cfg)
+	}
+}
+
+// BenchmarkDescribeInstancesPage fetches a 200-instance page from the
+// sandbox (no added latency) and decodes it with the SDK's decoder or
+// ours: the difference is the decoding cost per page.
+func BenchmarkDescribeInstancesPage(b *testing.B) {
+	f := sandbox.GenerateFleet(sandbox.GenOptions{Instances: 200, Regions: []string{"eu-west-1"}, Seed: 7})
+	c := startDecoderSandbox(b, f)(&f.Accounts[0], "eu-west-1")
+	for _, dec := range []struct {
+		name string
+		opts []func(*ec2.Options)
+	}{{"sdk", nil}, {"lean", []func(*ec2.Options){withLeanDecoder}}} {
+		b.Run(dec.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				out, err := c.DescribeInstances(context.Background(), &ec2.DescribeInstancesInput{MaxResults: aws.Int32(1000)}, dec.opts...)
+				if err != nil || len(out.Reservations) != 200 {
+					b.Fatalf("%d reservations, %v", len(out.Reservations), err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/200, "µs/instance")
+		})
+	}
 }
 
 // oracleResponse decodes the same documents with encoding/xml.
