@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -27,6 +28,10 @@ type APIRequest struct {
 	Body        []byte     // JSON protocols
 	Form        url.Values // query protocols
 	RequestID   string
+	// NotBefore, when set (by the latency knob), holds the answer back until
+	// then, so the configured latency includes the emulator's own work.
+	NotBefore time.Time
+	arrived   time.Time
 }
 
 // APIError is an AWS error as the real service would send it. Status
@@ -76,7 +81,8 @@ func newAPIServer(sb *Sandbox) *apiServer {
 // ServeHTTP dispatches one call: JSON protocols by X-Amz-Target, query
 // protocols by the credential scope's service and the form's Action.
 func (a *apiServer) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
-	r := &APIRequest{HTTP: hr, RequestID: uuid.NewString()}
+	r := &APIRequest{HTTP: hr, RequestID: uuid.NewString(), arrived: time.Now()}
+	w = &pacedWriter{ResponseWriter: w, r: r}
 	r.AccessKeyID, r.Region, r.Service = parseScope(hr.Header.Get("Authorization"))
 	body, err := io.ReadAll(io.LimitReader(hr.Body, 8<<20))
 	if err != nil {
@@ -142,8 +148,38 @@ func (a *apiServer) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	_ = xml.NewEncoder(w).Encode(out)
 }
 
+// pacedWriter holds an answer back until its request's NotBefore.
+type pacedWriter struct {
+	http.ResponseWriter
+	r      *APIRequest
+	waited bool
+}
+
+func (p *pacedWriter) wait() {
+	if p.waited {
+		return
+	}
+	p.waited = true
+	if d := time.Until(p.r.NotBefore); d > 0 {
+		_ = sleepCtx(p.r.HTTP.Context(), d) // a client that left gets nothing anyway
+	}
+}
+
+func (p *pacedWriter) WriteHeader(code int) {
+	p.wait()
+	p.ResponseWriter.WriteHeader(code)
+}
+
+func (p *pacedWriter) Write(b []byte) (int, error) {
+	p.wait()
+	return p.ResponseWriter.Write(b)
+}
+
 // prepare resolves the caller's account and applies the admission knobs.
 func (a *apiServer) prepare(r *APIRequest) error {
+	if a.limits != nil {
+		a.limits.pace(r) // errors take their round trip too
+	}
 	acct, ok := a.sb.fleet.AccountByKey(r.AccessKeyID)
 	if !ok {
 		return &APIError{Status: 403, Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid."}

@@ -375,17 +375,29 @@ func TestThrottlingBuckets(t *testing.T) {
 	}
 }
 
-func TestLatencyKnobCountsCalls(t *testing.T) {
+// TestLatencyKnob: every answer, an error included, leaves no earlier than
+// the region's latency after the call arrived, and calls are counted. Only
+// lower bounds are checked: a sleep guarantees them on any machine.
+func TestLatencyKnob(t *testing.T) {
 	f := invFleet()
-	sb := startInv(t, f, LimitOptions{Latency: time.Millisecond, RegionLatency: map[string]time.Duration{"us-east-1": 2 * time.Millisecond}})
+	sb := startInv(t, f, LimitOptions{Latency: 60 * time.Millisecond, RegionLatency: map[string]time.Duration{"us-east-1": 150 * time.Millisecond}})
 	ctx := testCtx(t)
-	for _, region := range []string{"eu-west-1", "us-east-1"} {
-		if _, err := ssm.NewFromConfig(sdkConfig(t, sb, &f.Accounts[0], region, 1)).DescribeInstanceInformation(ctx, &ssm.DescribeInstanceInformationInput{}); err != nil {
-			t.Fatal(err)
+	for _, c := range []struct {
+		region  string
+		least   time.Duration
+		wantErr bool
+	}{{"eu-west-1", 60 * time.Millisecond, false}, {"us-east-1", 150 * time.Millisecond, false}, {"ap-south-1", 60 * time.Millisecond, true}} {
+		start := time.Now()
+		_, err := ssm.NewFromConfig(sdkConfig(t, sb, &f.Accounts[0], c.region, 1)).DescribeInstanceInformation(ctx, &ssm.DescribeInstanceInformationInput{})
+		if took := time.Since(start); took < c.least {
+			t.Errorf("%s answered after %v, want at least %v", c.region, took, c.least)
+		}
+		if (err != nil) != c.wantErr {
+			t.Errorf("%s: err = %v, want error %v", c.region, err, c.wantErr)
 		}
 	}
 	if n := sb.Stats().Calls["ssm.DescribeInstanceInformation"]; n != 2 {
-		t.Fatalf("calls = %d, want 2", n)
+		t.Fatalf("calls = %d, want 2 (the denied call is not admitted)", n)
 	}
 }
 

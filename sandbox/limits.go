@@ -11,8 +11,10 @@ import (
 // LimitOptions configures API latency and throttling. The zero value adds no
 // latency and never throttles.
 type LimitOptions struct {
-	// Latency is added to every API call before it is answered (a stand-in
-	// for round trip plus server time). RegionLatency overrides it per region.
+	// Latency is how long after its arrival every API answer leaves (a
+	// stand-in for round trip plus server time; the emulator's own work
+	// happens within it unless it takes longer). RegionLatency overrides it
+	// per region.
 	Latency       time.Duration
 	RegionLatency map[string]time.Duration
 	// MinLatency is the floor of every call's latency; 0 or negative means
@@ -77,8 +79,20 @@ func newLimiter(opts LimitOptions, now func() time.Time) *limiter {
 	}
 }
 
-// admit counts the call, sleeps the configured latency (or until the
-// request is canceled) and takes a token from the call's bucket.
+// pace sets when the call's answer, whatever it is, may leave: the
+// configured latency after its arrival. The emulator's own work happens
+// inside that time, as a real service's does inside its latency.
+func (l *limiter) pace(r *APIRequest) {
+	if d := l.latency(r.Region); d > 0 {
+		start := r.arrived
+		if start.IsZero() {
+			start = time.Now()
+		}
+		r.NotBefore = start.Add(d)
+	}
+}
+
+// admit counts the call and takes a token from the call's bucket.
 func (l *limiter) admit(r *APIRequest) error {
 	key := r.Service + "." + r.Op
 	l.mu.Lock()
@@ -88,11 +102,6 @@ func (l *limiter) admit(r *APIRequest) error {
 	}
 	l.mu.Unlock()
 
-	if d := l.latency(r.Region); d > 0 {
-		if err := sleepCtx(r.HTTP.Context(), d); err != nil {
-			return &APIError{Status: http.StatusServiceUnavailable, Code: "RequestCanceled", Message: "request canceled by the client"}
-		}
-	}
 	if !l.opts.Throttle {
 		return nil
 	}

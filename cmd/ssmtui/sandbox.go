@@ -64,7 +64,7 @@ func (f *sandboxFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.reorderWindow, "reorder-window", 3, "how many later frames overtake a reordered one")
 	fs.Float64Var(&f.acks, "withhold-acks", 0, "`fraction` of acknowledge frames dropped")
 	fs.DurationVar(&f.killEvery, "kill-client-every", 0, "drop each client websocket this long after it opened (clients must resume)")
-	fs.DurationVar(&f.apiLatency, "api-latency", 0, "`latency` added to every AWS API call")
+	fs.DurationVar(&f.apiLatency, "api-latency", 0, "every AWS API answer leaves this `latency` after its call arrived")
 	fs.StringVar(&f.regionLatency, "region-latency", "", "per-region API latency, `REGION=DURATION,…` (overrides --api-latency there)")
 	fs.BoolVar(&f.throttle, "throttle", false, "enforce per-account, per-region token buckets that answer the real throttling errors")
 	fs.StringVar(&f.denyRegions, "deny-region", "", "comma-separated `regions` where every account's API calls answer AccessDenied")
