@@ -268,9 +268,27 @@ func (m *muxConn) Read(b []byte) (int, error) {
 		m.gotData.Store(true)
 	}
 	if err == io.EOF && !m.gotData.Load() && m.p.takePortError() {
-		return n, &net.OpError{Op: "read", Net: "ssm", Addr: m.p.remote, Err: &ConnectToPortError{Target: m.p.ch.target, Port: m.p.remote.Port}}
+		return n, m.portError()
 	}
 	return n, err
+}
+
+// WriteTo is smux's WriteTo (io.Copy prefers it to Read), reporting
+// ConnectToPortError the way Read does; without it io.Copy would see a
+// refused destination as a clean, empty stream.
+func (m *muxConn) WriteTo(w io.Writer) (int64, error) {
+	n, err := m.Stream.WriteTo(w)
+	if n > 0 {
+		m.gotData.Store(true)
+	}
+	if err == nil && !m.gotData.Load() && m.p.takePortError() {
+		return n, m.portError()
+	}
+	return n, err
+}
+
+func (m *muxConn) portError() error {
+	return &net.OpError{Op: "read", Net: "ssm", Addr: m.p.remote, Err: &ConnectToPortError{Target: m.p.ch.target, Port: m.p.remote.Port}}
 }
 
 // SetDeadline etc. are provided by *smux.Stream.

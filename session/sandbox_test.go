@@ -329,6 +329,15 @@ func TestSandboxMuxConnectToPortError(t *testing.T) {
 	if !errors.As(err, &ce) || ce.Port != strconv.Itoa(port) {
 		t.Fatalf("want ConnectToPortError, got %v", err)
 	}
+	// io.Copy takes the stream's WriteTo rather than Read: same error.
+	s2, err := p.DialStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.Copy(io.Discard, s2); !errors.As(err, &ce) {
+		t.Fatalf("io.Copy: want ConnectToPortError, got %v", err)
+	}
 }
 
 // TestSandboxStalledReaderBounded: a target that sends without end while
