@@ -50,7 +50,10 @@ func loadAWSConfig(ctx context.Context, env *cliEnv, o awsOptions) (aws.Config, 
 		config.WithSharedConfigFiles([]string{files.Config}),
 		config.WithSharedCredentialsFiles([]string{files.Credentials}),
 	}
-	if o.Profile != "" {
+	if o.Profile != "" && !(o.Profile == "default" && !profileDefined(files, "default")) {
+		// An undefined "default" is the SDK's default chain (environment
+		// keys, SSO/web identity from the environment, instance role), as
+		// with the AWS CLI; naming it would make the SDK insist on the file.
 		opts = append(opts, config.WithSharedConfigProfile(o.Profile))
 	}
 	// Same precedence as the CLI: flag, AWS_REGION, AWS_DEFAULT_REGION (which
@@ -83,6 +86,20 @@ func loadAWSConfig(ctx context.Context, env *cliEnv, o awsOptions) (aws.Config, 
 	// After loading, so AWS_CA_BUNDLE still reaches the SDK's own client.
 	cfg.HTTPClient = sdkhttp.Client(cfg.HTTPClient)
 	return cfg, nil
+}
+
+// profileDefined reports whether the shared files define profile name.
+func profileDefined(files inventory.ProfileFiles, name string) bool {
+	known, err := inventory.LoadProfiles(files)
+	if err != nil {
+		return true // let the SDK report the unreadable file
+	}
+	for _, k := range known {
+		if k.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // selectProfiles turns --profile a,b / --all-profiles into inventory

@@ -364,3 +364,27 @@ func TestListDefaultsToAWSProfile(t *testing.T) {
 		}
 	}
 }
+
+// TestEnvironmentCredentialsWithoutFiles: with only AWS_ACCESS_KEY_ID and
+// friends set (CI, aws-vault, `eval $(ssmtui sandbox)`) and no ~/.aws
+// files, list and exec use the SDK's default chain, as the AWS CLI does,
+// instead of demanding a "default" profile.
+func TestEnvironmentCredentialsWithoutFiles(t *testing.T) {
+	e := newCxEnv(t, sandbox.Options{})
+	e.trustHost(t, cxWeb)
+	missing := filepath.Join(t.TempDir(), "none")
+	for k, v := range map[string]string{
+		"AWS_CONFIG_FILE": missing + "/config", "AWS_SHARED_CREDENTIALS_FILE": missing + "/credentials", "AWS_PROFILE": "",
+		"AWS_ACCESS_KEY_ID": cxAKID, "AWS_SECRET_ACCESS_KEY": "cx-secret", "AWS_REGION": "us-east-1",
+	} {
+		t.Setenv(k, v)
+	}
+	r := e.run(t, nil, "list", "--no-cache")
+	if r.code != 0 || !strings.Contains(r.stdout, cxWeb) {
+		t.Fatalf("list: code %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+	}
+	r = e.run(t, nil, "exec", "web", "--", "echo", "hello")
+	if r.code != 0 || r.stdout != "hello\n" {
+		t.Fatalf("exec: code %d stdout %q stderr %s", r.code, r.stdout, r.stderr)
+	}
+}
