@@ -70,7 +70,7 @@ type cxEnv struct {
 	files inventory.ProfileFiles
 }
 
-func newCxEnv(t *testing.T, opts sandbox.Options) *cxEnv {
+func newCxEnv(t testing.TB, opts sandbox.Options) *cxEnv {
 	t.Helper()
 	if opts.Fleet == nil {
 		opts.Fleet = cxFleet()
@@ -127,7 +127,7 @@ type cxResult struct {
 }
 
 // run runs ssmtui in-process with stdin (nil: empty) and a deadline.
-func (e *cxEnv) run(t *testing.T, stdin io.Reader, args ...string) cxResult {
+func (e *cxEnv) run(t testing.TB, stdin io.Reader, args ...string) cxResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -155,7 +155,7 @@ func (e *cxEnv) knownHostsPath() string {
 }
 
 // trustHost stores the sandbox host key of id, as a first connection would.
-func (e *cxEnv) trustHost(t *testing.T, id string) {
+func (e *cxEnv) trustHost(t testing.TB, id string) {
 	t.Helper()
 	hk, err := sshclient.OpenHostKeys(e.knownHostsPath())
 	if err != nil {
