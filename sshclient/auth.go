@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
@@ -224,29 +225,15 @@ func (a *authChain) configured() bool {
 	return len(a.cfg.IdentityFiles) > 0 || len(a.conf.IdentityFiles) > 0
 }
 
-// eic generates an ephemeral ed25519 key in memory, pushes it with PushKey
-// (SendSSHPublicKey; valid about 60 s) and authenticates with it.
+// eic authenticates with an ephemeral ed25519 key pushed with PushKey
+// (SendSSHPublicKey; valid about 60 s): the one Config.EarlyEIC pushed
+// while the transport opened, when it is for this user and recent enough,
+// else a new key pushed now.
 func (a *authChain) eic() (ssh.AuthMethod, error) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		a.skipped = append(a.skipped, fmt.Sprintf("EC2 Instance Connect (generate key: %v)", err))
+	signer, early, err := a.eicSigner()
+	if err == errEICSkipped {
 		return nil, nil
 	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		a.skipped = append(a.skipped, fmt.Sprintf("EC2 Instance Connect (signer: %v)", err))
-		return nil, nil
-	}
-	sshPub, err := ssh.NewPublicKey(pub)
-	if err != nil {
-		a.skipped = append(a.skipped, fmt.Sprintf("EC2 Instance Connect (public key: %v)", err))
-		return nil, nil
-	}
-	authorized := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " ssmtui-eic"
-	a.emit(EventPushingKey, fmt.Sprintf("pushing a temporary key for %s with EC2 Instance Connect", a.user))
-	resume := a.pause()
-	err = a.cfg.PushKey(a.ctx, a.user, authorized)
-	resume()
 	if err != nil {
 		if ctxErr := a.ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("push key with EC2 Instance Connect: %w", ctxErr)
@@ -261,8 +248,68 @@ func (a *authChain) eic() (ssh.AuthMethod, error) {
 		return nil, nil
 	}
 	a.offer("EC2 Instance Connect key", signer.PublicKey())
-	a.emit(EventAuthenticating, fmt.Sprintf("authenticating as %s with the EC2 Instance Connect key", a.user))
+	how := "the EC2 Instance Connect key"
+	if early {
+		how = "the EC2 Instance Connect key pushed while the session opened"
+	}
+	a.emit(EventAuthenticating, fmt.Sprintf("authenticating as %s with %s", a.user, how))
 	return ssh.PublicKeys(signer), nil
+}
+
+// errEICSkipped: no key could be made; the reason is in a.skipped.
+var errEICSkipped = errors.New("eic skipped")
+
+// eicSigner returns the key to authenticate with and whether it is the
+// early one.
+func (a *authChain) eicSigner() (ssh.Signer, bool, error) {
+	if e := a.cfg.EarlyEIC; e != nil && e.user == a.user {
+		resume := a.pause()
+		select {
+		case <-e.done:
+		case <-a.ctx.Done():
+		}
+		resume()
+		if err := a.ctx.Err(); err != nil {
+			return nil, false, err
+		}
+		if e.err != nil {
+			return nil, true, e.err
+		}
+		if time.Since(e.pushed) < earlyEICMaxAge {
+			return e.signer, true, nil
+		}
+		// Too old to outlive the handshake (a long prompt): push anew.
+	}
+	signer, authorized, err := newEICKey()
+	if err != nil {
+		a.skipped = append(a.skipped, fmt.Sprintf("EC2 Instance Connect (%v)", err))
+		return nil, false, errEICSkipped
+	}
+	a.emit(EventPushingKey, fmt.Sprintf("pushing a temporary key for %s with EC2 Instance Connect", a.user))
+	resume := a.pause()
+	err = a.cfg.PushKey(a.ctx, a.user, authorized)
+	resume()
+	if err != nil {
+		return nil, false, err
+	}
+	return signer, false, nil
+}
+
+// newEICKey makes an ed25519 key in memory and its authorized_keys line.
+func newEICKey() (ssh.Signer, string, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, "", fmt.Errorf("generate key: %w", err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return nil, "", fmt.Errorf("signer: %w", err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil, "", fmt.Errorf("public key: %w", err)
+	}
+	return signer, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))) + " ssmtui-eic", nil
 }
 
 // agent offers keys from ssh-agent. Keys matching a configured identity file

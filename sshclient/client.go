@@ -72,6 +72,11 @@ type Config struct {
 	// with EC2 Instance Connect (SendSSHPublicKey). Wrap ErrEICUnsupported
 	// when the instance cannot use it.
 	PushKey func(ctx context.Context, osUser, authorizedKey string) error
+	// EarlyEIC is a key StartEIC began pushing while the transport was
+	// being opened; Connect uses it instead of pushing during
+	// authentication when it was pushed for the same user less than 40 s
+	// before. Nil: push during authentication.
+	EarlyEIC *EarlyEIC
 	// AgentSocket is the ssh-agent socket; empty means $SSH_AUTH_SOCK.
 	AgentSocket string
 	// NoAgent disables ssh-agent.

@@ -317,15 +317,6 @@ func (d *sshDialer) dialSession(ctx context.Context, cfg aws.Config, inst invent
 // host-key and passphrase questions (nil: nobody can); onEvent receives
 // progress. Errors name the cause and the next step.
 func (d *sshDialer) connectSSHWith(ctx context.Context, cfg aws.Config, inst inventory.Instance, p sshclient.Prompter, onEvent func(sshclient.Event)) (*sshclient.Client, error) {
-	sconn, err := d.dialSession(ctx, cfg, inst, "22")
-	if err != nil {
-		return nil, err
-	}
-	var inner net.Conn = sconn
-	if d.wrapConn != nil {
-		inner = d.wrapConn(sconn)
-	}
-	conn := &watchConn{Conn: inner}
 	scfg := sshclient.Config{
 		InstanceID:       inst.ID,
 		Name:             inst.Name,
@@ -341,6 +332,21 @@ func (d *sshDialer) connectSSHWith(ctx context.Context, cfg aws.Config, inst inv
 	if !d.noEIC {
 		scfg.PushKey = pushKeyFunc(ec2instanceconnect.NewFromConfig(cfg), inst)
 	}
+	// The key push overlaps StartSession and the data-channel handshake
+	// instead of following the SSH key exchange: one round trip less.
+	pushCtx, cancelPush := context.WithCancel(ctx)
+	scfg.EarlyEIC = sshclient.StartEIC(pushCtx, scfg)
+	sconn, err := d.dialSession(ctx, cfg, inst, "22")
+	if err != nil {
+		cancelPush()
+		return nil, err
+	}
+	defer cancelPush()
+	var inner net.Conn = sconn
+	if d.wrapConn != nil {
+		inner = d.wrapConn(sconn)
+	}
+	conn := &watchConn{Conn: inner}
 	client, err := sshclient.Connect(ctx, conn, scfg)
 	if err != nil {
 		return nil, explainSSHError(err, conn, inst)
