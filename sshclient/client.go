@@ -218,17 +218,10 @@ func Connect(ctx context.Context, conn net.Conn, cfg Config) (*Client, error) {
 		timeout = DefaultHandshakeTimeout
 	}
 
-	home := cfg.HomeDir
-	if home == "" {
-		if h, err := os.UserHomeDir(); err == nil {
-			home = h
-		}
-	}
-	settings, err := readSSHConfigFor(cfg, home)
+	home, settings, err := sshSettings(cfg)
 	if err != nil {
 		// A config we cannot read must not block connecting; say so.
 		log.Warn("ignoring ssh config", "err", err)
-		settings = hostSettings{}
 	}
 	user, source := resolveUser(cfg.User, settings, cfg.PlatformName)
 
@@ -321,6 +314,22 @@ func Connect(ctx context.Context, conn net.Conn, cfg Config) (*Client, error) {
 
 // readSSHConfigFor evaluates ~/.ssh/config (or Config.SSHConfigPath) for the
 // instance ID and the Name tag.
+// sshSettings returns the home directory and the ~/.ssh/config settings
+// for cfg's host; an unreadable config gives empty settings and the error.
+func sshSettings(cfg Config) (string, hostSettings, error) {
+	home := cfg.HomeDir
+	if home == "" {
+		if h, err := os.UserHomeDir(); err == nil {
+			home = h
+		}
+	}
+	settings, err := readSSHConfigFor(cfg, home)
+	if err != nil {
+		return home, hostSettings{}, err
+	}
+	return home, settings, nil
+}
+
 func readSSHConfigFor(cfg Config, home string) (hostSettings, error) {
 	p := cfg.SSHConfigPath
 	switch {

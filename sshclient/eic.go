@@ -2,7 +2,6 @@ package sshclient
 
 import (
 	"context"
-	"os"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -34,16 +33,7 @@ func StartEIC(ctx context.Context, cfg Config) *EarlyEIC {
 	if cfg.PushKey == nil {
 		return nil
 	}
-	home := cfg.HomeDir
-	if home == "" {
-		if h, err := os.UserHomeDir(); err == nil {
-			home = h
-		}
-	}
-	settings, err := readSSHConfigFor(cfg, home)
-	if err != nil {
-		settings = hostSettings{}
-	}
+	_, settings, _ := sshSettings(cfg) // Connect reports an unreadable config
 	user, _ := resolveUser(cfg.User, settings, cfg.PlatformName)
 	e := &EarlyEIC{user: user, done: make(chan struct{})}
 	go func() {

@@ -145,6 +145,16 @@ func cmpOr(s, def string) string {
 	return s
 }
 
+// terminalMFA is stdinMFA when stdin is a terminal, else nil (an
+// assume-role MFA profile then fails with a clear error instead of reading
+// the data on stdin).
+func terminalMFA(env *cliEnv) func(profile string) (string, error) {
+	if !isTerminal(env.stdin) {
+		return nil
+	}
+	return stdinMFA(env)
+}
+
 // stdinMFA returns an MFA callback for non-TUI commands: it prompts on
 // stderr and reads one line from stdin, one profile at a time.
 func stdinMFA(env *cliEnv) func(profile string) (string, error) {

@@ -89,11 +89,7 @@ func openSSH(ctx context.Context, env *cliEnv, f sshFlags, target string, log *s
 			f.user = user
 		}
 	}
-	var mfa func(string) (string, error)
-	if isTerminal(env.stdin) {
-		mfa = stdinMFA(env)
-	}
-	tc, err := newTargetCommand(env, f.targetFlags, log, mfa)
+	tc, err := newTargetCommand(env, f.targetFlags, log, terminalMFA(env))
 	if err != nil {
 		return nil, err
 	}

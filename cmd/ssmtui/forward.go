@@ -145,11 +145,7 @@ func runForward(ctx context.Context, env *cliEnv, args []string) error {
 	defer stop()
 	log, closeLog := commandLogger(env, *debug)
 	defer closeLog()
-	var mfa func(string) (string, error)
-	if isTerminal(env.stdin) {
-		mfa = stdinMFA(env)
-	}
-	tc, err := newTargetCommand(env, tf, log, mfa)
+	tc, err := newTargetCommand(env, tf, log, terminalMFA(env))
 	if err != nil {
 		return err
 	}

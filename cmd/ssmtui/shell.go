@@ -60,11 +60,7 @@ func runShell(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	log, closeLog := commandLogger(env, *debug)
 	defer closeLog()
-	var mfa func(string) (string, error)
-	if isTerminal(env.stdin) {
-		mfa = stdinMFA(env)
-	}
-	tc, err := newTargetCommand(env, tf, log, mfa)
+	tc, err := newTargetCommand(env, tf, log, terminalMFA(env))
 	if err != nil {
 		return err
 	}
