@@ -10,6 +10,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -61,6 +62,7 @@ func runCp(ctx context.Context, env *cliEnv, args []string) error {
 	recursive := fs.Bool("r", false, "copy directories recursively")
 	preserve := fs.Bool("p", false, "keep modification times (modes are always kept)")
 	quiet := fs.Bool("q", false, "no progress line")
+	sessions := fs.Int("sessions", 4, "Session Manager `sessions` that share each file of 8 MiB or more (1: one session for everything)")
 	pos, rest, err := parseInterspersed(fs, args)
 	if err != nil {
 		return flagError(err)
@@ -104,7 +106,22 @@ func runCp(ctx context.Context, env *cliEnv, args []string) error {
 	stop := context.AfterFunc(ctx, func() { _ = sc.Close() })
 	defer stop()
 
-	c := &copier{sftp: sc, recursive: *recursive, preserve: *preserve, label: remote}
+	c := &copier{sftp: sc, recursive: *recursive, preserve: *preserve, label: remote, upload: upload, sessions: max(*sessions, 1)}
+	// Large files are split over extra sessions, opened on first need:
+	// an agent paces each session's output (about 1 MB/s for a real one).
+	c.openExtra = func() (*sftp.Client, func(), error) {
+		ec, err := openSSH(ctx, env, f, remote, log)
+		if err != nil {
+			return nil, nil, err
+		}
+		esc, err := sftp.NewClient(ec.SSH(), sftp.UseConcurrentWrites(true))
+		if err != nil {
+			_ = ec.Close()
+			return nil, nil, fmt.Errorf("start SFTP: %w", err)
+		}
+		return esc, func() { _ = esc.Close(); _ = ec.Close() }, nil
+	}
+	defer c.closeExtras()
 	if !*quiet && isTerminal(env.stderr) {
 		c.progress = &progressLine{w: env.stderr}
 	}
@@ -205,6 +222,43 @@ type copier struct {
 	preserve  bool
 	label     string
 	progress  *progressLine
+	upload    bool // the remote side is the destination
+
+	// sessions > 1 splits files of parallelMin bytes or more over that many
+	// sessions; openExtra opens one more (SSH client, SFTP client, closer).
+	sessions  int
+	openExtra func() (*sftp.Client, func(), error)
+	extras    []*sftp.Client
+	closers   []func()
+	extraErr  error // why fewer extra sessions than asked for opened
+}
+
+// parallelMin is the smallest file split over several sessions.
+const parallelMin = 8 << 20
+
+// pool returns the SFTP clients for a split copy: the first session and as
+// many extras as open (up to sessions-1), opened once. A failure to open
+// one is not fatal: the copy uses what it has.
+func (c *copier) pool() []*sftp.Client {
+	for len(c.extras) < c.sessions-1 && c.extraErr == nil && c.openExtra != nil {
+		sc, closer, err := c.openExtra()
+		if err != nil {
+			c.extraErr = err
+			if c.progress != nil {
+				c.progress.note(fmt.Sprintf("continuing with %d session(s): %v", 1+len(c.extras), err))
+			}
+			break
+		}
+		c.extras = append(c.extras, sc)
+		c.closers = append(c.closers, closer)
+	}
+	return append([]*sftp.Client{c.sftp}, c.extras...)
+}
+
+func (c *copier) closeExtras() {
+	for _, cl := range c.closers {
+		cl()
+	}
 }
 
 // copyAll resolves DST the scp way and copies each source.
@@ -273,6 +327,9 @@ func (c *copier) copyTree(from, to fsys, src, dst string, fi fs.FileInfo) error 
 // copyFile copies one regular file; on failure the partial destination is
 // removed.
 func (c *copier) copyFile(from, to fsys, src, dst string, fi fs.FileInfo) (err error) {
+	if c.sessions > 1 && fi.Size() >= parallelMin {
+		return c.copySplit(to, src, dst, fi)
+	}
 	in, err := from.Open(src)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", from.Where(src), pathErr(err))
@@ -325,6 +382,115 @@ func (c *copier) copyFile(from, to fsys, src, dst string, fi fs.FileInfo) (err e
 	return nil
 }
 
+// copySplit copies one large file over every session of the pool, each
+// session moving one contiguous range with pipelined ReadAt/WriteAt. On
+// failure the destination is removed.
+func (c *copier) copySplit(to fsys, src, dst string, fi fs.FileInfo) (err error) {
+	out, err := to.Create(dst, fi.Mode().Perm())
+	if err != nil {
+		if out != nil {
+			_ = out.Close()
+		}
+		return fmt.Errorf("create %s: %w", to.Where(dst), pathErr(err))
+	}
+	if err := out.Close(); err != nil {
+		_ = to.Remove(dst)
+		return fmt.Errorf("create %s: %w", to.Where(dst), err)
+	}
+	defer func() {
+		if err != nil {
+			_ = to.Remove(dst)
+		}
+	}()
+	clients := c.pool()
+	size := fi.Size()
+	const block = 1 << 20
+	per := (size/int64(len(clients)) + block - 1) / block * block
+	var m *meter
+	if c.progress != nil {
+		m = &meter{p: c.progress, name: path.Base(src), size: size, start: time.Now()}
+	}
+	errs := make(chan error, len(clients))
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	for i, sc := range clients {
+		off, end := int64(i)*per, min(int64(i+1)*per, size)
+		go func() {
+			err := c.copyRange(sc, src, dst, off, end, m, stop)
+			if err != nil {
+				stopOnce.Do(func() { close(stop) })
+			}
+			errs <- err
+		}()
+	}
+	for range clients {
+		if e := <-errs; e != nil && err == nil {
+			err = fmt.Errorf("copy %s: %w", src, e)
+		}
+	}
+	if err == nil && c.preserve {
+		if err = to.Chtimes(dst, fi.ModTime()); err != nil {
+			return fmt.Errorf("set times of %s: %w", to.Where(dst), err)
+		}
+	}
+	return err
+}
+
+// copyRange moves bytes [off, end) of src to dst through sc.
+func (c *copier) copyRange(sc *sftp.Client, src, dst string, off, end int64, m *meter, stop <-chan struct{}) error {
+	var r io.ReaderAt
+	var w io.WriterAt
+	if c.upload {
+		lf, err := os.Open(src)
+		if err != nil {
+			return err
+		}
+		defer lf.Close()
+		rf, err := sc.OpenFile(dst, os.O_WRONLY)
+		if err != nil {
+			return err
+		}
+		defer rf.Close()
+		r, w = lf, rf
+	} else {
+		rf, err := sc.Open(src)
+		if err != nil {
+			return err
+		}
+		defer rf.Close()
+		lf, err := os.OpenFile(dst, os.O_WRONLY, 0)
+		if err != nil {
+			return err
+		}
+		defer lf.Close()
+		r, w = rf, lf
+	}
+	buf := make([]byte, 1<<20)
+	for off < end {
+		select {
+		case <-stop:
+			return errors.New("stopped: another session failed")
+		default:
+		}
+		n := int(min(int64(len(buf)), end-off))
+		got, err := r.ReadAt(buf[:n], off)
+		if got < n {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF // the file shrank under us
+			}
+			return fmt.Errorf("read at %d: %w", off, err)
+		}
+		if _, err := w.WriteAt(buf[:n], off); err != nil {
+			return fmt.Errorf("write at %d: %w", off, err)
+		}
+		off += int64(n)
+		if m != nil {
+			m.addShared(n, off >= end)
+		}
+	}
+	return nil
+}
+
 func isSFTPFile(r io.Reader) bool {
 	_, ok := r.(*sftp.File)
 	return ok
@@ -357,11 +523,19 @@ type progressLine struct {
 // meter counts one file's bytes and redraws the line at most 10 times a
 // second.
 type meter struct {
+	mu    sync.Mutex // only addShared takes it
 	p     *progressLine
 	name  string
 	size  int64
 	n     int64
 	start time.Time
+}
+
+// addShared is add for a meter several sessions update at once.
+func (m *meter) addShared(n int, final bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.add(n, final)
 }
 
 func (m *meter) add(n int, final bool) {
