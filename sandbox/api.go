@@ -65,9 +65,10 @@ type apiServer struct {
 	query map[string]queryHandler // key: service + "." + Action, e.g. ec2.DescribeInstances
 	// admit runs before every call (latency, throttling knobs); nil = admit all.
 	admit    func(r *APIRequest) error
-	limits   *limiter // latency/throttling knobs and call counters (limits.go)
-	ec2XML   sync.Map // *Instance → its rendered DescribeInstances item (instanceXML)
-	byRegion sync.Map // (account, region) → its instances (regionInstances)
+	limits   *limiter      // latency/throttling knobs and call counters (limits.go)
+	ec2XML   sync.Map      // *Instance → its rendered DescribeInstances item (instanceXML)
+	byRegion sync.Map      // (account, region) → its instances (regionInstances)
+	net      *networkModel // VPC and IAM model (network.go); nil in bare test servers
 }
 
 func newAPIServer(sb *Sandbox) *apiServer {
@@ -75,6 +76,7 @@ func newAPIServer(sb *Sandbox) *apiServer {
 	a.registerSessionAPI()
 	a.registerInventoryAPI()
 	a.registerEICAPI()
+	a.registerNetworkAPI()
 	return a
 }
 

@@ -211,9 +211,9 @@ func (a *apiServer) describeInstanceInformation(r *APIRequest) (any, error) {
 
 // ssmVisible reports whether a node is in DescribeInstanceInformation:
 // hybrid nodes always, EC2 instances only while running (aws-apis.md §3:
-// stopped and terminated nodes never appear).
+// stopped and terminated nodes never appear) and registered (not NotManaged).
 func ssmVisible(in *Instance) bool {
-	return in.Managed() || in.State == "" || in.State == "running"
+	return !in.NotManaged && (in.Managed() || in.State == "" || in.State == "running")
 }
 
 func validInstanceID(id string) bool {
@@ -695,7 +695,8 @@ func (a *apiServer) regionInstances(acct *Account, region string) []*Instance {
 	return list
 }
 
-// instanceXML is ec2View(acct, in) written as XML, rendered once per
+// instanceXML is ec2View(acct, in) with the security groups of the network
+// model (network.go) written as XML, rendered once per
 // instance: a fleet does not change once the sandbox runs, and rendering
 // every page anew was a tenth of the CPU of a 10,000-instance scan
 // benchmark that shares the machine with the scanner it measures.
@@ -704,6 +705,11 @@ func (a *apiServer) instanceXML(acct *Account, in *Instance) []byte {
 		return b.([]byte)
 	}
 	x := ec2View(acct, in)
+	if gs := a.net.instanceGroups(acct, in); gs != nil {
+		// The instance's real groups from the network model.
+		x.Groups = gs
+		x.NetworkInterfaces[0].Groups = gs
+	}
 	b := x.appendXML(nil)
 	a.ec2XML.Store(in, b)
 	return b
@@ -871,7 +877,8 @@ func fnv64(s string) uint64 {
 }
 
 // ec2Details fills the parts of a real answer the inventory does not read,
-// derived from the instance so that answers are stable.
+// derived from the instance so that answers are stable. Its security group
+// is a stand-in that instanceXML replaces with the network model's groups.
 func ec2Details(x *ec2InstanceXML, acct *Account, in *Instance) {
 	h := strconv.FormatUint(fnv64(in.ID)|1<<63, 16)
 	launch := x.LaunchTime

@@ -26,6 +26,10 @@ type Account struct {
 	Regions         []string   `json:"regions"`                 // enabled regions (DescribeRegions)
 	DeniedRegions   []string   `json:"deniedRegions,omitempty"` // every call there answers AccessDenied
 	Instances       []Instance `json:"instances"`
+	// Network is the VPC and IAM model DescribeVpcEndpoints & co. and IAM
+	// answer from; nil = every VPC, subnet and instance profile the
+	// instances name is synthesized healthy (network.go).
+	Network *Network `json:"network,omitempty"`
 }
 
 // Instance is one node of the fleet. EC2 fields are ignored for mi- nodes.
@@ -56,14 +60,22 @@ type Instance struct {
 	External       bool `json:"external,omitempty"`       // StartSession waits for an outside agent to join
 	NoSSH          bool `json:"noSsh,omitempty"`          // nothing listens on port 22
 	EICUnsupported bool `json:"eicUnsupported,omitempty"` // SendSSHPublicKey fails for this instance
+	// NotManaged: the EC2 instance never registered with SSM. It is absent
+	// from DescribeInstanceInformation and StartSession answers
+	// TargetNotConnected, as for an offline agent.
+	NotManaged bool `json:"notManaged,omitempty"`
+	// SecurityGroups are the instance's security group IDs (groups of its
+	// VPC in Network); default: its VPC's default group.
+	SecurityGroups []string `json:"securityGroups,omitempty"`
 }
 
 // Managed reports whether the node is an on-prem/hybrid mi- node.
 func (i Instance) Managed() bool { return strings.HasPrefix(i.ID, "mi-") }
 
-// Online reports whether the node's agent answers (PingStatus defaults to Online).
+// Online reports whether the node's agent answers (PingStatus defaults to
+// Online; a NotManaged instance has no agent registered).
 func (i Instance) Online() bool {
-	return (i.PingStatus == "" || i.PingStatus == "Online") && (i.State == "" || i.State == "running")
+	return !i.NotManaged && (i.PingStatus == "" || i.PingStatus == "Online") && (i.State == "" || i.State == "running")
 }
 
 // LoadFleet reads a fleet file (JSON).
@@ -87,8 +99,9 @@ func ParseFleet(b []byte) (*Fleet, error) {
 	return &f, nil
 }
 
-// Validate checks that IDs and access keys are unique and every instance's
-// region is enabled in its account.
+// Validate checks that IDs and access keys are unique, every instance's
+// region is enabled in its account, only EC2 instances are NotManaged, and
+// the account's network model is consistent (network.go).
 func (f *Fleet) Validate() error {
 	keys := map[string]bool{}
 	ids := map[string]bool{}
@@ -112,6 +125,12 @@ func (f *Fleet) Validate() error {
 			if !regions[in.Region] {
 				return fmt.Errorf("fleet: instance %s in region %q not enabled for account %s", in.ID, in.Region, a.ID)
 			}
+			if in.NotManaged && in.Managed() {
+				return fmt.Errorf("fleet: instance %s: notManaged applies to EC2 instances only", in.ID)
+			}
+		}
+		if err := a.validateNetwork(); err != nil {
+			return err
 		}
 	}
 	return nil
