@@ -144,9 +144,10 @@ func liveByKey(rs []inventory.Result) map[string]inventory.Result {
 	return m
 }
 
-// ssmVisible mirrors the fleet rule: mi- nodes and running EC2 instances.
+// ssmVisible mirrors the fleet rule: mi- nodes and running EC2 instances
+// that registered with SSM (not notManaged).
 func ssmVisible(in sandbox.Instance) bool {
-	return in.Managed() || in.State == "" || in.State == "running"
+	return !in.NotManaged && (in.Managed() || in.State == "" || in.State == "running")
 }
 
 func TestScanDemoFleet(t *testing.T) {

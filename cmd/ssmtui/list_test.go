@@ -72,12 +72,13 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 
 // expectedFromFleet is what `list --json` must print for the fleet: every
 // node DescribeInstanceInformation shows (mi- nodes and running EC2
-// instances) outside denied regions, with the fleet's values and defaults.
+// instances registered with SSM, i.e. not notManaged) outside denied
+// regions, with the fleet's values and defaults.
 func expectedFromFleet(f *sandbox.Fleet) []inventory.Instance {
 	var out []inventory.Instance
 	for _, a := range f.Accounts {
 		for _, in := range a.Instances {
-			if slices.Contains(a.DeniedRegions, in.Region) || !(in.Managed() || in.State == "" || in.State == "running") {
+			if slices.Contains(a.DeniedRegions, in.Region) || in.NotManaged || !(in.Managed() || in.State == "" || in.State == "running") {
 				continue
 			}
 			e := inventory.Instance{
