@@ -14,12 +14,17 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 const iamNamespace = "https://iam.amazonaws.com/doc/2010-05-08/"
 
 func (a *apiServer) registerNetworkAPI() {
-	a.net = newNetworkModel(a.sb.fleet)
+	var errs []error
+	a.net, errs = newNetworkModel(a.sb.fleet)
+	for _, err := range errs { // only for fleets that skipped Fleet.Validate
+		a.log.Warn("fleet network entry skipped", "err", err)
+	}
 	a.query["ec2.DescribeVpcEndpoints"] = a.describeVpcEndpoints
 	a.query["ec2.DescribeVpcAttribute"] = a.describeVpcAttribute
 	a.query["ec2.DescribeSecurityGroups"] = a.describeSecurityGroups
@@ -140,7 +145,7 @@ func inRegion[T any](items []T, region func(T) string, want string) []T {
 func one(s string) []string { return []string{s} }
 
 // ec2Time is the creation time the sandbox reports for network resources.
-var ec2Time = defaultLaunchTime.Add(-90 * 24 * 3600e9).UTC().Format("2006-01-02T15:04:05.000Z")
+var ec2Time = defaultLaunchTime.Add(-90 * 24 * time.Hour).UTC().Format("2006-01-02T15:04:05.000Z")
 
 // ---- DescribeVpcEndpoints ----
 
@@ -687,9 +692,8 @@ func noSuchEntity(format string, args ...any) *APIError {
 	return &APIError{Status: http.StatusNotFound, Code: "NoSuchEntity", Message: fmt.Sprintf(format, args...)}
 }
 
-func iamCreateDate() string {
-	return defaultLaunchTime.Add(-180 * 24 * 3600e9).UTC().Format("2006-01-02T15:04:05Z")
-}
+// iamCreateDate is the creation date the sandbox reports for IAM entities.
+var iamCreateDate = defaultLaunchTime.Add(-180 * 24 * time.Hour).UTC().Format("2006-01-02T15:04:05Z")
 
 func (a *apiServer) getInstanceProfile(r *APIRequest) (any, error) {
 	name := r.Form.Get("InstanceProfileName")
@@ -707,12 +711,12 @@ func (a *apiServer) getInstanceProfile(r *APIRequest) (any, error) {
 	acct := r.Account.ID
 	out := getInstanceProfileResponse{RequestID: r.RequestID, Profile: iamProfileXML{
 		Path: "/", Name: p.Name, ID: "AIPA" + strings.ToUpper(hashOf(acct+"/"+p.Name)),
-		ARN: "arn:aws:iam::" + acct + ":instance-profile/" + p.Name, CreateDate: iamCreateDate(),
+		ARN: "arn:aws:iam::" + acct + ":instance-profile/" + p.Name, CreateDate: iamCreateDate,
 	}}
 	if p.Role != "" {
 		out.Profile.Roles.Members = []iamRoleXML{{
 			Path: "/", RoleName: p.Role, RoleID: "AROA" + strings.ToUpper(hashOf(acct+"/"+p.Role)),
-			ARN: "arn:aws:iam::" + acct + ":role/" + p.Role, CreateDate: iamCreateDate(), TrustDoc: ec2TrustPolicy,
+			ARN: "arn:aws:iam::" + acct + ":role/" + p.Role, CreateDate: iamCreateDate, TrustDoc: ec2TrustPolicy,
 		}}
 	}
 	return out, nil

@@ -187,14 +187,16 @@ func synthID(prefix string, parts ...string) string {
 }
 
 // newNetworkModel resolves every account's network. Inconsistencies a
-// validated fleet cannot have are skipped; Fleet.Validate reports them.
-func newNetworkModel(f *Fleet) *networkModel {
+// validated fleet cannot have are skipped and returned.
+func newNetworkModel(f *Fleet) (*networkModel, []error) {
 	m := &networkModel{accounts: make(map[*Account]*acctNet, len(f.Accounts))}
+	var errs []error
 	for i := range f.Accounts {
-		n, _ := buildAccountNet(&f.Accounts[i])
+		n, e := buildAccountNet(&f.Accounts[i])
 		m.accounts[&f.Accounts[i]] = n
+		errs = append(errs, e...)
 	}
-	return m
+	return m, errs
 }
 
 // account returns acct's network; nil-safe (a zero apiServer has no model).

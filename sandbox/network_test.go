@@ -566,9 +566,15 @@ func TestNetworkDeniedRegion(t *testing.T) {
 	if !errors.As(err, &re) || re.HTTPStatusCode() != http.StatusBadRequest {
 		t.Fatalf("IAM in a denied region: %v", err)
 	}
-	// A region not enabled for the account: EC2 refuses the credentials.
-	_, err = ec2.NewFromConfig(sdkConfig(t, sb, dev, "eu-north-1", 1)).DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{})
+	// A region not enabled for the account: EC2 refuses the credentials;
+	// IAM is global and answers.
+	north := sdkConfig(t, sb, dev, "eu-north-1", 1)
+	_, err = ec2.NewFromConfig(north).DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{})
 	wantCode(t, err, "AuthFailure")
+	p, err := iam.NewFromConfig(north).GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String("ssm-core")})
+	if err != nil || aws.ToString(p.InstanceProfile.Arn) != "arn:aws:iam::"+dev.ID+":instance-profile/ssm-core" {
+		t.Fatalf("IAM signed for a region not enabled: %+v, %v", p, err)
+	}
 }
 
 // TestNetworkValidate: ParseFleet refuses inconsistent network models.
