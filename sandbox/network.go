@@ -394,7 +394,8 @@ func buildAccountNet(a *Account) (*acctNet, []error) {
 	}
 
 	// Subnets: explicit, then one per (region, subnetId) an instance names,
-	// routed to the internet through a synthesized public table.
+	// routed out through a synthesized public (internet gateway) or private
+	// (NAT gateway) table.
 	for _, s := range nw.Subnets {
 		if !strings.HasPrefix(s.ID, "subnet-") {
 			fail("subnet %q: id must start with subnet-", s.ID)
@@ -430,6 +431,15 @@ func buildAccountNet(a *Account) (*acctNet, []error) {
 		n.subnets = append(n.subnets, ns)
 		n.subnetByKey[netKey(v.Region, s.ID)] = ns
 	}
+	// A synthesized subnet is public (0.0.0.0/0 to an internet gateway)
+	// when one of its instances has a public IP, else private behind a NAT
+	// gateway: either way healthy, as a fleet without a network should be.
+	public := map[string]bool{}
+	for in := range ec2 {
+		if in.PublicIP != "" {
+			public[netKey(in.Region, in.SubnetID)] = true
+		}
+	}
 	for in := range ec2 {
 		if in.SubnetID == "" {
 			continue
@@ -442,12 +452,16 @@ func buildAccountNet(a *Account) (*acctNet, []error) {
 			continue
 		}
 		v := n.vpcByKey[netKey(in.Region, in.VPCID)]
-		pub := synthID("rtb", a.ID, in.Region, in.VPCID, "public")
+		kind, gw := "public", synthID("igw", a.ID, in.Region, in.VPCID)
+		if !public[netKey(in.Region, in.SubnetID)] {
+			kind, gw = "private", synthID("nat", a.ID, in.Region, in.VPCID)
+		}
+		pub := synthID("rtb", a.ID, in.Region, in.VPCID, kind)
 		t := n.tableByKey[netKey(in.Region, pub)]
 		if t == nil {
 			t = &netTable{region: in.Region, RouteTable: RouteTable{ID: pub, VPCID: v.ID, Routes: []Route{
 				{Destination: v.CIDR, Target: "local"},
-				{Destination: "0.0.0.0/0", Target: synthID("igw", a.ID, in.Region, in.VPCID)},
+				{Destination: "0.0.0.0/0", Target: gw},
 			}}}
 			n.tables = append(n.tables, t)
 			n.tableByKey[netKey(in.Region, pub)] = t

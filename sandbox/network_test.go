@@ -271,11 +271,16 @@ func TestNetworkDemoCases(t *testing.T) {
 		if err != nil || len(sgs.SecurityGroups) != 1 || aws.ToString(sgs.SecurityGroups[0].IpPermissions[0].IpRanges[0].CidrIp) != "10.40.0.0/16" {
 			t.Fatalf("endpoint group: %+v, %v", sgs, err)
 		}
-		// A neighbour without an explicit subnet gets a public one.
+		// A neighbour without an explicit subnet gets a synthesized one:
+		// public (internet gateway) with a public IP, else behind a NAT.
 		api := byName(t, acct, region, "api-fra-1")
 		rts, err = ec.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{Filters: []ec2types.Filter{filter("association.subnet-id", api.SubnetID)}})
-		if err != nil || len(rts.RouteTables) != 1 || !hasDefaultRoute(rts.RouteTables[0]) || !strings.HasPrefix(aws.ToString(rts.RouteTables[0].Routes[1].GatewayId), "igw-") {
+		if err != nil || len(rts.RouteTables) != 1 || !hasDefaultRoute(rts.RouteTables[0]) {
 			t.Fatalf("api-fra-1's table: %+v, %v", rts, err)
+		}
+		gw, nat := aws.ToString(rts.RouteTables[0].Routes[1].GatewayId), aws.ToString(rts.RouteTables[0].Routes[1].NatGatewayId)
+		if (api.PublicIP != "" && !strings.HasPrefix(gw, "igw-")) || (api.PublicIP == "" && !strings.HasPrefix(nat, "nat-")) {
+			t.Fatalf("api-fra-1 (public IP %q) routes 0.0.0.0/0 to gateway %q / NAT %q", api.PublicIP, gw, nat)
 		}
 	})
 }
@@ -286,7 +291,7 @@ func TestNetworkDefaults(t *testing.T) {
 	f := &Fleet{Accounts: []Account{{
 		ID: "123456789012", AccessKeyID: "AKIANETDEFAULTS0001", SecretAccessKey: "s", Regions: []string{"eu-west-1", "us-east-1"},
 		Instances: []Instance{
-			{ID: "i-0123456789abcdef0", Region: "eu-west-1", PrivateIP: "10.9.2.7", VPCID: "vpc-0aaaa", SubnetID: "subnet-0bbbb", AZ: "eu-west-1b", InstanceProfile: "web-profile"},
+			{ID: "i-0123456789abcdef0", Region: "eu-west-1", PrivateIP: "10.9.2.7", PublicIP: "198.51.100.7", VPCID: "vpc-0aaaa", SubnetID: "subnet-0bbbb", AZ: "eu-west-1b", InstanceProfile: "web-profile"},
 			{ID: "i-0123456789abcdef1", Region: "eu-west-1", PrivateIP: "192.168.4.5", VPCID: "vpc-0cccc", SubnetID: "subnet-0dddd"},
 		},
 	}}}
@@ -330,6 +335,12 @@ func TestNetworkDefaults(t *testing.T) {
 	if len(r) != 2 || aws.ToString(r[0].DestinationCidrBlock) != "10.9.0.0/16" || aws.ToString(r[0].GatewayId) != "local" ||
 		aws.ToString(r[1].DestinationCidrBlock) != "0.0.0.0/0" || !strings.HasPrefix(aws.ToString(r[1].GatewayId), "igw-0") {
 		t.Fatalf("routes = %+v", r)
+	}
+	// Without a public IP in it, a subnet is private behind a NAT gateway.
+	priv, err := ec.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{Filters: []ec2types.Filter{filter("association.subnet-id", "subnet-0dddd")}})
+	if err != nil || len(priv.RouteTables) != 1 || len(priv.RouteTables[0].Routes) != 2 ||
+		!strings.HasPrefix(aws.ToString(priv.RouteTables[0].Routes[1].NatGatewayId), "nat-0") {
+		t.Fatalf("private subnet's table: %+v, %v", priv, err)
 	}
 	// The main table: local route only, associated main.
 	mains, err := ec.DescribeRouteTables(ctx, &ec2.DescribeRouteTablesInput{Filters: []ec2types.Filter{filter("vpc-id", "vpc-0cccc"), filter("association.main", "true")}})
