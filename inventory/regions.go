@@ -23,6 +23,12 @@ type ec2RegionsAPI interface {
 	DescribeRegions(context.Context, *ec2.DescribeRegionsInput, ...func(*ec2.Options)) (*ec2.DescribeRegionsOutput, error)
 }
 
+// EnabledRegions is the account's enabled regions, sorted (DescribeRegions
+// with c's credentials); commands that look beyond SSM (doctor) use it.
+func EnabledRegions(ctx context.Context, c *ec2.Client) ([]string, error) {
+	return enabledRegions(ctx, c)
+}
+
 // enabledRegions returns the regions enabled for the account (DescribeRegions
 // without AllRegions lists exactly those), sorted.
 func enabledRegions(ctx context.Context, c ec2RegionsAPI) ([]string, error) {
