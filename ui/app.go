@@ -40,6 +40,9 @@ type Options struct {
 	// EnableShell turns on s (plain Session Manager shell through the
 	// Connector with ModeShell); off, the key is disabled and hidden.
 	EnableShell bool
+	// EnableDoctor turns on d (the Connector's ModeDoctor); off, the key is
+	// disabled and hidden.
+	EnableDoctor bool
 	// Now is the clock used for cache ages; default time.Now. Tests pin it.
 	Now func() time.Time
 	// MFA, if set, is answered with a modal whenever the credential chain
@@ -70,11 +73,12 @@ const (
 // scan and of the running connect attempt, and cancels them on refresh,
 // cancel and quit.
 type Model struct {
-	src         Source
-	connector   Connector
-	enableShell bool
-	now         func() time.Time
-	title       string
+	src          Source
+	connector    Connector
+	enableShell  bool
+	enableDoctor bool
+	now          func() time.Time
+	title        string
 
 	keys   KeyMap
 	styles Styles
@@ -135,7 +139,7 @@ func New(opts Options) Model {
 		title = "ssmtui"
 	}
 	m := Model{
-		src: opts.Source, connector: opts.Connector, enableShell: opts.EnableShell, now: now, title: title, mfa: opts.MFA,
+		src: opts.Source, connector: opts.Connector, enableShell: opts.EnableShell, enableDoctor: opts.EnableDoctor, now: now, title: title, mfa: opts.MFA,
 		keys: km, isDark: true, width: 80, height: 24,
 		regions: map[regionKey]regionState{},
 		help:    help.New(),
@@ -367,6 +371,7 @@ func (m *Model) updateKeys() {
 	has := len(m.visible) > 0
 	m.keys.Connect.SetEnabled(has)
 	m.keys.Shell.SetEnabled(has && m.enableShell)
+	m.keys.Doctor.SetEnabled(has && m.enableDoctor)
 	m.keys.CopyID.SetEnabled(has)
 	m.keys.ClearFilter.SetEnabled(m.filtering || m.filter.Value() != "")
 }
@@ -472,6 +477,8 @@ func (m Model) updatePicker(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m.connect(ModeSSH)
 	case key.Matches(k, m.keys.Shell):
 		return m.connect(ModeShell)
+	case key.Matches(k, m.keys.Doctor):
+		return m.connect(ModeDoctor)
 	}
 	var cmd tea.Cmd
 	before := m.table.Cursor()
@@ -489,7 +496,15 @@ func (m Model) connect(mode Mode) (tea.Model, tea.Cmd) {
 	if !ok {
 		return m, nil
 	}
-	if ok, why := connectable(inst, mode, m.enableShell); !ok {
+	if mode == ModeDoctor {
+		if strings.HasPrefix(inst.ID, "mi-") {
+			m.setStatus(statusWarn, "%s is a hybrid node: doctor checks EC2 instances", inst.ID)
+			return m, nil
+		}
+	} else if ok, why := connectable(inst, mode, m.enableShell); !ok {
+		if m.enableDoctor && !inst.Online() && !strings.HasPrefix(inst.ID, "mi-") {
+			why += "; press d to diagnose"
+		}
 		m.setStatus(statusWarn, "%s", why)
 		return m, nil
 	}
@@ -570,6 +585,8 @@ func (m *Model) sessionEnded(msg sessionEndedMsg) {
 	who := label(msg.inst)
 	var ee *sshclient.ExitError
 	switch {
+	case msg.mode == ModeDoctor && msg.err == nil:
+		m.setStatus(statusInfo, "%s: doctor done", who)
 	case msg.err == nil:
 		m.setStatus(statusOK, "%s: exit 0", who)
 	case errors.Is(msg.err, sshclient.ErrDisconnected):

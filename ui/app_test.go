@@ -579,3 +579,55 @@ func TestLongErrorWrapsInStatus(t *testing.T) {
 		t.Errorf("help line pushed off the screen:\n%s", v)
 	}
 }
+
+// TestDoctorKey: d diagnoses the selected instance through the connector
+// (ModeDoctor), offline ones included, which Enter refuses; hybrid nodes
+// are refused with a reason; without EnableDoctor the key does nothing.
+func TestDoctorKey(t *testing.T) {
+	conn := &fakeConnector{err: errors.New("stop here")}
+	m := loaded(t, 120, 30)
+	m.connector = conn
+	m.enableDoctor = true
+	m.updateKeys()
+	m = selectName(t, m, lostName(t, m))
+	if m2, _ := update(t, m, enterKey); !strings.Contains(m2.Status(), "press d to diagnose") {
+		t.Errorf("Enter on an offline instance: status %q", m2.Status())
+	}
+	m2, cmd := update(t, m, keyOf('d'))
+	if m2.screen != screenConnecting {
+		t.Fatalf("d: screen %v status %q", m2.screen, m2.Status())
+	}
+	drain(t, m2, cmd)
+	conn.mu.Lock()
+	gotMode := conn.gotMode
+	conn.mu.Unlock()
+	if gotMode != ModeDoctor {
+		t.Errorf("connector got mode %v, want doctor", gotMode)
+	}
+	m = selectName(t, m, "rack-04")
+	if m2, cmd := update(t, m, keyOf('d')); cmd != nil || !strings.Contains(m2.Status(), "hybrid node") {
+		t.Errorf("d on a mi- node: status %q", m2.Status())
+	}
+
+	off := loaded(t, 120, 30)
+	if off.keys.Doctor.Enabled() {
+		t.Error("d enabled without EnableDoctor")
+	}
+	if m2, cmd := update(t, off, keyOf('d')); cmd != nil || m2.screen != screenPicker {
+		t.Error("d started something without EnableDoctor")
+	}
+}
+
+// lostName is the name of a ConnectionLost EC2 instance of the fixture.
+func lostName(t *testing.T, m Model) string {
+	t.Helper()
+	for _, r := range fixture() {
+		for _, in := range r.Instances {
+			if in.PingStatus == "ConnectionLost" && strings.HasPrefix(in.ID, "i-") {
+				return in.Name
+			}
+		}
+	}
+	t.Fatal("fixture has no ConnectionLost EC2 instance")
+	return ""
+}

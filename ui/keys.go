@@ -13,6 +13,7 @@ type KeyMap struct {
 	AcceptFilter     key.Binding // enter while filtering: keep the filter, back to the table
 	Connect          key.Binding // SSH over SSM
 	Shell            key.Binding // plain Session Manager shell
+	Doctor           key.Binding // diagnose why an instance is unreachable
 	CopyID           key.Binding
 	Refresh          key.Binding
 	Help             key.Binding
@@ -35,6 +36,7 @@ func DefaultKeyMap() KeyMap {
 		AcceptFilter: key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "apply filter")),
 		Connect:      key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "ssh")),
 		Shell:        key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "ssm shell")),
+		Doctor:       key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "doctor")),
 		CopyID:       key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "copy id")),
 		Refresh:      key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "refresh")),
 		Help:         key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),
@@ -56,7 +58,7 @@ func (k KeyMap) FullHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom},
 		{k.Filter, k.ClearFilter},
-		{k.Connect, k.Shell, k.CopyID, k.Refresh},
+		{k.Connect, k.Shell, k.Doctor, k.CopyID, k.Refresh},
 		{k.Help, k.Quit},
 	}
 }

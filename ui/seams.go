@@ -25,12 +25,19 @@ const (
 	ModeSSH Mode = iota
 	// ModeShell is a plain Session Manager shell without SSH (s).
 	ModeShell
+	// ModeDoctor diagnoses the instance (d): the Session it returns shows
+	// the report on the terminal and returns on Enter. It is offered for
+	// every EC2 instance, offline and stopped ones above all.
+	ModeDoctor
 )
 
 // String names the mode for the status bar.
 func (m Mode) String() string {
-	if m == ModeShell {
+	switch m {
+	case ModeShell:
 		return "ssm shell"
+	case ModeDoctor:
+		return "doctor"
 	}
 	return "ssh"
 }

@@ -19,6 +19,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/ssmtui/ssmtui/doctor"
 	"github.com/ssmtui/ssmtui/inventory"
 	"github.com/ssmtui/ssmtui/session"
 	"github.com/ssmtui/ssmtui/sshclient"
@@ -559,6 +560,14 @@ func (c *sshConnector) Connect(ctx context.Context, inst inventory.Instance, mod
 	cfg, err := d.awsConfigFor(ctx, inst)
 	if err != nil {
 		return nil, inventory.ClassifyCredentialsError(inventory.Profile{Name: inst.Profile}, err)
+	}
+	if mode == ui.ModeDoctor {
+		progress(fmt.Sprintf("diagnosing %s (%s, %s)", inst.ID, inst.Region, inst.Profile))
+		rep, err := doctor.Diagnose(ctx, doctorClients(cfg, inst.Region), inst.ID)
+		if err != nil {
+			return nil, err
+		}
+		return &doctorView{rep: rep}, nil
 	}
 	if mode == ui.ModeShell {
 		progress(fmt.Sprintf("starting Session Manager shell (%s, %s)", inst.Region, inst.Profile))

@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -93,30 +97,60 @@ func runDoctor(ctx context.Context, env *cliEnv, args []string) error {
 		return &exitError{code: 2, err: fmt.Errorf("%q matches %d instances; name one by ID (or add --region):%s", target, len(cands), b.String())}
 	}
 	c := cands[0]
-	rep, err := doctor.Diagnose(ctx, doctor.Clients{
-		EC2:    ec2For(c.Region),
-		SSM:    ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.Region = c.Region }),
-		IAM:    iam.NewFromConfig(cfg),
-		Region: c.Region,
-	}, c.InstanceID)
+	rep, err := doctor.Diagnose(ctx, doctorClients(cfg, c.Region), c.InstanceID)
 	if err != nil {
 		return err
 	}
-	printReport(env, rep)
+	printReport(env.stdout, rep)
 	if rep.Failed() {
 		return &exitError{code: 1}
 	}
 	return nil
 }
 
+// doctorClients are cfg's clients for region (IAM is global).
+func doctorClients(cfg aws.Config, region string) doctor.Clients {
+	return doctor.Clients{
+		EC2:    ec2.NewFromConfig(cfg, func(o *ec2.Options) { o.Region = region }),
+		SSM:    ssm.NewFromConfig(cfg, func(o *ssm.Options) { o.Region = region }),
+		IAM:    iam.NewFromConfig(cfg),
+		Region: region,
+	}
+}
+
+// doctorView is the picker's d: a report shown on the terminal the picker
+// handed over, until Enter.
+type doctorView struct {
+	rep    *doctor.Report
+	stdin  io.Reader
+	stdout io.Writer
+}
+
+func (v *doctorView) SetStdin(r io.Reader)  { v.stdin = r }
+func (v *doctorView) SetStdout(w io.Writer) { v.stdout = w }
+func (v *doctorView) SetStderr(io.Writer)   {}
+
+// Run prints the report and waits for a line (Enter) or the end of stdin.
+func (v *doctorView) Run() error {
+	printReport(v.stdout, v.rep)
+	fmt.Fprint(v.stdout, "\npress Enter to return to the picker ")
+	if _, err := bufio.NewReader(v.stdin).ReadString('\n'); err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read the terminal: %w", err)
+	}
+	return nil
+}
+
+// Close implements ui.Session; a report holds nothing open.
+func (v *doctorView) Close() error { return nil }
+
 // printReport writes one line per check, the fix under each problem, and a
 // closing verdict.
-func printReport(env *cliEnv, rep *doctor.Report) {
+func printReport(w io.Writer, rep *doctor.Report) {
 	label := rep.InstanceID
 	if rep.Name != "" {
 		label = rep.Name + " (" + rep.InstanceID + ")"
 	}
-	fmt.Fprintf(env.stdout, "%s in %s\n", label, rep.Region)
+	fmt.Fprintf(w, "%s in %s\n", label, rep.Region)
 	width := 0
 	for _, c := range rep.Checks {
 		width = max(width, len(c.Name))
@@ -124,9 +158,9 @@ func printReport(env *cliEnv, rep *doctor.Report) {
 	mark := map[doctor.Status]string{doctor.OK: "ok  ", doctor.Warn: "WARN", doctor.Fail: "FAIL", doctor.Unknown: "??  "}
 	failed := 0
 	for _, c := range rep.Checks {
-		fmt.Fprintf(env.stdout, "  %s  %-*s  %s\n", mark[c.Status], width, c.Name, c.Detail)
+		fmt.Fprintf(w, "  %s  %-*s  %s\n", mark[c.Status], width, c.Name, c.Detail)
 		if c.Fix != "" && c.Status != doctor.OK {
-			fmt.Fprintf(env.stdout, "        %-*s  → %s\n", width, "", c.Fix)
+			fmt.Fprintf(w, "        %-*s  → %s\n", width, "", c.Fix)
 		}
 		if c.Status == doctor.Fail {
 			failed++
@@ -134,10 +168,10 @@ func printReport(env *cliEnv, rep *doctor.Report) {
 	}
 	switch failed {
 	case 0:
-		fmt.Fprintln(env.stdout, "no problems found")
+		fmt.Fprintln(w, "no problems found")
 	case 1:
-		fmt.Fprintln(env.stdout, "1 problem found")
+		fmt.Fprintln(w, "1 problem found")
 	default:
-		fmt.Fprintf(env.stdout, "%d problems found; fix them from the top\n", failed)
+		fmt.Fprintf(w, "%d problems found; fix them from the top\n", failed)
 	}
 }

@@ -1,8 +1,17 @@
 package main
 
 import (
+	"bytes"
+	"context"
+	"io"
 	"strings"
 	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/ssmtui/ssmtui/inventory"
+	"github.com/ssmtui/ssmtui/sandbox"
+	"github.com/ssmtui/ssmtui/ui"
 )
 
 // TestDoctorDemoCases runs `ssmtui doctor` on the demo fleet's five broken
@@ -57,5 +66,33 @@ func TestDoctorTargets(t *testing.T) {
 	_, errOut, code = runCLI(t, "doctor", "--profile", "demo-prod")
 	if code != 2 {
 		t.Errorf("no target: exit %d, %s", code, errOut)
+	}
+}
+
+// TestConnectorDoctorMode: the picker's d goes through the connector, which
+// diagnoses the instance (offline ones included) and returns a session
+// that prints the report and returns on Enter.
+func TestConnectorDoctorMode(t *testing.T) {
+	newCxEnv(t, sandbox.Options{})
+	c := &sshConnector{loadConfig: func(ctx context.Context, profile string) (aws.Config, error) {
+		return loadAWSConfig(ctx, cxCLIEnv(), awsOptions{Profile: profile})
+	}}
+	inst := inventory.Instance{ID: cxLost, Name: "batch", Region: "us-east-1", Profile: cxProfile, PingStatus: "ConnectionLost"}
+	var phases []string
+	sess, err := c.Connect(context.Background(), inst, ui.ModeDoctor, nil, func(s string) { phases = append(phases, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	var out bytes.Buffer
+	sess.SetStdin(strings.NewReader("\n"))
+	sess.SetStdout(&out)
+	sess.SetStderr(io.Discard)
+	if err := sess.Run(); err != nil {
+		t.Fatal(err)
+	}
+	wantContains(t, "report", out.String(), "batch ("+cxLost+") in us-east-1", "FAIL  Systems Manager", "ConnectionLost", "press Enter to return")
+	if len(phases) != 1 || !strings.Contains(phases[0], "diagnosing "+cxLost) {
+		t.Errorf("phases = %q", phases)
 	}
 }

@@ -152,7 +152,7 @@ func runPicker(ctx context.Context, env *cliEnv, pc pickConfig) error {
 	dial := pc.dial
 	dial.Logger = pc.log
 	conn := &sshConnector{loadConfig: pc.loadConfig, hostKeys: hostKeys, dial: dial, log: pc.log, identityFiles: pc.identityFiles}
-	model := ui.New(ui.Options{Source: scanner, Connector: conn, Title: pc.title, EnableShell: true, MFA: pc.mfa})
+	model := ui.New(ui.Options{Source: scanner, Connector: conn, Title: pc.title, EnableShell: true, EnableDoctor: true, MFA: pc.mfa})
 	_, err = tea.NewProgram(model, tea.WithContext(ctx), tea.WithInput(env.stdin), tea.WithOutput(env.stdout)).Run()
 	if err != nil && ctx.Err() != nil && errors.Is(err, tea.ErrProgramKilled) {
 		return nil // interrupted (SIGINT/SIGTERM): a normal way out
