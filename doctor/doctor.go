@@ -35,7 +35,11 @@ const (
 	Unknown               // could not be checked (access denied, …)
 )
 
+// String is the status's lower-case name.
 func (s Status) String() string {
+	if s < OK || s > Unknown {
+		return fmt.Sprintf("Status(%d)", int(s))
+	}
 	return [...]string{"ok", "warn", "fail", "unknown"}[s]
 }
 
