@@ -42,6 +42,8 @@ type agentStream interface {
 	Flush(ctx context.Context) error
 	Done() <-chan struct{}
 	Close() error
+	// SetCipher turns KMS payload encryption on (§8).
+	SetCipher(c *session.PayloadCipher)
 }
 
 // newAgentStream starts the shared reliable stream (package session) in the
@@ -168,7 +170,7 @@ func (a *agent) run(ctx context.Context) error {
 		return err
 	}
 	a.writeState("Connected")
-	needHandshake := a.s.sessionType == typePort || a.g.opts.ShellHandshake
+	needHandshake := a.s.sessionType == typePort || a.g.opts.ShellHandshake || a.s.sessionKMSKey() != ""
 	if needHandshake {
 		if err := a.handshake(ctx); err != nil {
 			return err
@@ -297,16 +299,26 @@ func (a *agent) properties() json.RawMessage {
 	return b
 }
 
-// handshake runs §7.2 without KMS: HandshakeRequest, wait ≤ HandshakeTimeout
-// for HandshakeResponse (other input is dropped, the stream has acked it),
-// require every ActionStatus to be Success, record ClientVersion, send
-// HandshakeComplete.
+// handshake runs §7.2: HandshakeRequest (with a KMSEncryption action when
+// the account's preferences name a key), wait ≤ HandshakeTimeout for
+// HandshakeResponse (other input is dropped, the stream has acked it),
+// require every ActionStatus to be Success, record ClientVersion, with KMS
+// decrypt the data key and run the encryption challenge (agent_kms.go),
+// send HandshakeComplete.
 func (a *agent) handshake(ctx context.Context) error {
 	start := time.Now()
 	params, _ := json.Marshal(wire.SessionTypeRequest{SessionType: a.s.sessionType, Properties: a.properties()})
+	actions := []wire.RequestedClientAction{{ActionType: wire.ActionSessionType, ActionParameters: params}}
+	kmsKey := a.s.sessionKMSKey()
+	var challenge string
+	if kmsKey != "" {
+		var act wire.RequestedClientAction
+		act, challenge = a.kmsAction(kmsKey)
+		actions = append(actions, act)
+	}
 	req, _ := json.Marshal(wire.HandshakeRequest{
 		AgentVersion:           a.g.opts.AgentVersion,
-		RequestedClientActions: []wire.RequestedClientAction{{ActionType: wire.ActionSessionType, ActionParameters: params}},
+		RequestedClientActions: actions,
 	})
 	if err := a.st.Send(ctx, wire.PayloadHandshakeRequest, req); err != nil {
 		return fmt.Errorf("send handshake request: %w", err)
@@ -345,7 +357,15 @@ func (a *agent) handshake(ctx context.Context) error {
 	}
 	a.clientVersion = resp.ClientVersion
 	a.s.setClientVersion(resp.ClientVersion)
-	done, _ := json.Marshal(wire.HandshakeComplete{HandshakeTimeToComplete: time.Since(start)})
+	hc := wire.HandshakeComplete{}
+	if kmsKey != "" {
+		if err := a.startEncryption(ctx, &resp, kmsKey, challenge); err != nil {
+			return err
+		}
+		hc.CustomerMessage = kmsCustomerMessage
+	}
+	hc.HandshakeTimeToComplete = time.Since(start)
+	done, _ := json.Marshal(hc)
 	if err := a.st.Send(ctx, wire.PayloadHandshakeComplete, done); err != nil {
 		return fmt.Errorf("send handshake complete: %w", err)
 	}

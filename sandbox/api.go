@@ -69,6 +69,7 @@ type apiServer struct {
 	ec2XML   sync.Map      // *Instance → its rendered DescribeInstances item (instanceXML)
 	byRegion sync.Map      // (account, region) → its instances (regionInstances)
 	net      *networkModel // VPC and IAM model (network.go); nil in bare test servers
+	kms      *kmsModel     // KMS master key (api_kms.go)
 }
 
 func newAPIServer(sb *Sandbox) *apiServer {
@@ -77,6 +78,7 @@ func newAPIServer(sb *Sandbox) *apiServer {
 	a.registerInventoryAPI()
 	a.registerEICAPI()
 	a.registerNetworkAPI()
+	a.registerKMSAPI()
 	return a
 }
 

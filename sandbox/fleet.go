@@ -26,6 +26,12 @@ type Account struct {
 	Regions         []string   `json:"regions"`                 // enabled regions (DescribeRegions)
 	DeniedRegions   []string   `json:"deniedRegions,omitempty"` // every call there answers AccessDenied
 	Instances       []Instance `json:"instances"`
+	// SessionKMSKeyID is the account's Session Manager preferences'
+	// kmsKeyId: a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID) of this
+	// account. When set, shell-type sessions on its instances run the KMS
+	// handshake and are encrypted (ssm-protocol.md §8); Port sessions never
+	// are. The key exists for the sandbox's KMS API in the ARN's region.
+	SessionKMSKeyID string `json:"sessionKmsKeyId,omitempty"`
 	// Network is the VPC and IAM model DescribeVpcEndpoints & co. and IAM
 	// answer from; nil = every VPC, subnet and instance profile the
 	// instances name is synthesized healthy (network.go).
@@ -128,6 +134,9 @@ func (f *Fleet) Validate() error {
 			if in.NotManaged && in.Managed() {
 				return fmt.Errorf("fleet: instance %s: notManaged applies to EC2 instances only", in.ID)
 			}
+		}
+		if a.SessionKMSKeyID != "" && !validKMSKeyARN(a.SessionKMSKeyID, a.ID) {
+			return fmt.Errorf("fleet: account %s: sessionKmsKeyId %q is not a KMS key ARN of the account (arn:aws:kms:REGION:%s:key/ID)", a.ID, a.SessionKMSKeyID, a.ID)
 		}
 		if err := a.validateNetwork(); err != nil {
 			return err

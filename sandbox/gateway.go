@@ -42,6 +42,15 @@ type GatewayOptions struct {
 	// /bin/sh). Interactive/NonInteractive command documents run
 	// `Shell -c <command>`.
 	Shell string
+	// KMSNoChallenge makes the built-in agent leave the random Challenge
+	// out of its KMSEncryption action (ssm-protocol.md §8.4), as older
+	// agents do; by default it offers one. Only matters for accounts with
+	// SessionKMSKeyID.
+	KMSNoChallenge bool
+	// Tap, if set, is called with a copy of every frame the gateway relays
+	// between client and agent (toAgent tells the direction), before faults
+	// apply: tests check what crosses the wire. It must not block.
+	Tap func(toAgent bool, frame []byte)
 	// HandshakeTimeout bounds the agent's wait for HandshakeResponse
 	// (default 15 s, as amazon-ssm-agent).
 	HandshakeTimeout time.Duration

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"sync"
@@ -296,6 +297,9 @@ func (s *gwSession) readLoop(p *peer, role peerRole) {
 		if role == roleAgent && maybeSessionState(b) && wire.Decode(b, &m) == nil && m.MessageType == wire.TypeAgentSessionState {
 			s.agentState(m.Payload)
 			continue // A→service only (§4.1)
+		}
+		if tap := s.gw.opts.Tap; tap != nil {
+			tap(role != roleAgent, bytes.Clone(b))
 		}
 		if pooled {
 			dst.pushPooled(b)

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -93,6 +94,11 @@ type DialOptions struct {
 	PingInterval time.Duration
 	// API replaces the SSM client built from the aws.Config.
 	API SSMAPI
+	// KMS replaces the KMS client built from the aws.Config
+	// (kms.NewFromConfig). It is used only when the agent of a shell
+	// session asks for KMS encryption (the account's Session Manager
+	// preferences name a key): GenerateDataKey, ssm-protocol.md §8.
+	KMS KMSAPI
 	// Logger receives debug logs (never tokens or URL queries); nil discards.
 	Logger *slog.Logger
 }
@@ -100,6 +106,9 @@ type DialOptions struct {
 func (o *DialOptions) setDefaults(cfg aws.Config) {
 	if o.API == nil {
 		o.API = ssm.NewFromConfig(cfg)
+	}
+	if o.KMS == nil {
+		o.KMS = &lazyKMS{cfg: cfg}
 	}
 	if o.ResumeTimeout <= 0 {
 		o.ResumeTimeout = DefaultResumeTimeout
@@ -167,6 +176,9 @@ type channel struct {
 	properties      json.RawMessage
 	customerMessage string
 	first           []byte // legacy shell: the Output that arrived before any handshake
+	cipher          *PayloadCipher // KMS session key, nil when not encrypted
+	kmsKeyID        string
+	challenged      bool // the agent's encryption challenge was answered
 
 	earlyLosses atomic.Int32 // transport losses before any frame arrived
 
@@ -299,6 +311,12 @@ func (c *channel) handshake(ctx context.Context) error {
 				return fmt.Errorf("wait for handshake: %w", ctx.Err())
 			}
 			if e := c.stream.Err(); e != nil {
+				var cc *ChannelClosedError
+				if c.challenged && errors.As(e, &cc) {
+					// The agent ended the session right after checking our
+					// challenge answer: it rejected it (§8.4).
+					return &ChallengeError{Err: e}
+				}
 				return e // channel_closed (with Output), refused socket, protocol error
 			}
 			return err
@@ -326,9 +344,64 @@ func (c *channel) handshake(ctx context.Context) error {
 				return nil
 			}
 		case wire.PayloadEncChallengeRequest:
-			return &ProtocolError{Op: "handshake", Err: errors.New("encryption challenge without KMS encryption")}
+			if c.cipher == nil {
+				return &ProtocolError{Op: "handshake", Err: errors.New("encryption challenge without KMS encryption")}
+			}
+			if err := c.answerChallenge(ctx, p); err != nil {
+				return err
+			}
 		}
 	}
+}
+
+// enableKMS answers a KMSEncryption action (§8.1): GenerateDataKey with the
+// session's encryption context, encryption on at once. Port sessions never
+// use KMS; a request for it there is refused with ErrEncryptionUnsupported.
+func (c *channel) enableKMS(ctx context.Context, params json.RawMessage) (json.RawMessage, error) {
+	if c.sessionType == "" || c.sessionType == wire.SessionTypePort {
+		return nil, fmt.Errorf("%w: the agent asked for KMS encryption on a %s session, which Session Manager only encrypts for shells", ErrEncryptionUnsupported, cmp.Or(c.sessionType, "untyped"))
+	}
+	var req wire.KMSEncryptionRequest
+	if err := json.Unmarshal(params, &req); err != nil || req.KMSKeyID == "" {
+		return nil, &ProtocolError{Op: "parse KMSEncryption action", Err: cmp.Or(err, errors.New("no KMSKeyId"))}
+	}
+	c.kmsKeyID = req.KMSKeyID
+	// §8.4: with a Challenge we bind it into the context and acknowledge,
+	// so the agent adds it to its Decrypt context too. Without one (older
+	// agents, or agents that do not offer it) the plain context is used.
+	plain, blob, err := generateDataKey(ctx, c.opts.KMS, req.KMSKeyID, c.sessionID, c.target, req.Challenge)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := NewPayloadCipher(RoleClient, plain)
+	clear(plain)
+	if err != nil {
+		return nil, err
+	}
+	c.cipher = pc
+	c.stream.SetCipher(pc)
+	res, _ := json.Marshal(wire.KMSEncryptionResult{KMSCipherTextKey: blob, ChallengeAcknowledgement: req.Challenge != ""})
+	c.log.Debug("KMS encryption on", "key", req.KMSKeyID, "randomChallenge", req.Challenge != "")
+	return res, nil
+}
+
+// answerChallenge decrypts the agent's EncChallengeRequest with the
+// agent→client key and returns it sealed with the client→agent key (§8.4).
+func (c *channel) answerChallenge(ctx context.Context, p []byte) error {
+	var ch wire.EncChallenge
+	if err := json.Unmarshal(p, &ch); err != nil {
+		return &ProtocolError{Op: "parse EncChallengeRequest", Err: err}
+	}
+	plain, err := c.cipher.Open(ch.Challenge)
+	if err != nil {
+		return &ChallengeError{Err: errors.New("the agent's challenge does not decrypt with the session key")}
+	}
+	b, _ := json.Marshal(wire.EncChallenge{Challenge: c.cipher.Seal(plain)})
+	if err := c.stream.Send(ctx, wire.PayloadEncChallengeResponse, b); err != nil {
+		return fmt.Errorf("send EncChallengeResponse: %w", err)
+	}
+	c.challenged = true
+	return nil
 }
 
 func (c *channel) answerHandshake(ctx context.Context, p []byte) error {
@@ -358,8 +431,20 @@ func (c *channel) answerHandshake(ctx context.Context, p []byte) error {
 				fatal = &ProtocolError{Op: "handshake", Err: fmt.Errorf("unsupported session type %q", st.SessionType)}
 			}
 		case wire.ActionKMSEncryption:
-			pa.ActionStatus, pa.Error = wire.ActionUnsupported, "ssmtui does not support KMS-encrypted sessions yet"
-			fatal = fmt.Errorf("%w: the account's Session Manager preferences enable KMS encryption; disable it or use session-manager-plugin", ErrEncryptionUnsupported)
+			if fatal != nil {
+				pa.ActionStatus, pa.Error = wire.ActionFailed, "handshake already failed"
+				break
+			}
+			res, err := c.enableKMS(ctx, a.ActionParameters)
+			if err != nil {
+				pa.ActionStatus, pa.Error = wire.ActionFailed, err.Error()
+				if errors.Is(err, ErrEncryptionUnsupported) {
+					pa.ActionStatus = wire.ActionUnsupported
+				}
+				fatal = err
+				break
+			}
+			pa.ActionStatus, pa.ActionResult = wire.ActionSuccess, res
 		default:
 			pa.ActionStatus, pa.Error = wire.ActionUnsupported, "unsupported action "+a.ActionType
 		}

@@ -296,6 +296,13 @@ type Stream struct {
 
 	rxFrames atomic.Uint64 // valid frames received over all transports
 
+	// cipher, once set, encrypts sent and decrypts received payloads of
+	// the types §8.3 names (KMS sessions).
+	cipher atomic.Pointer[PayloadCipher]
+	// decErr is the *DecryptError that ended the stream; Recv returns it
+	// at once, buffered messages are dropped. Guarded by mu.
+	decErr error
+
 	sendMu sync.Mutex // serialises Send so sequence numbers follow call order
 	ids    idGen      // guarded by sendMu
 	fslab  slab       // outgoing frame buffers; guarded by sendMu
@@ -470,6 +477,14 @@ func (s *Stream) finish(err error) {
 	}
 }
 
+// SetCipher turns payload encryption on (KMS sessions, ssm-protocol.md
+// §8): from now on Send and Write seal the payload types this role
+// encrypts, and Recv opens the ones the peer encrypts. A payload that fails
+// to decrypt ends the stream with a *DecryptError (nothing of it is
+// delivered). Call it before the first encrypted message in either
+// direction; it cannot be turned off.
+func (s *Stream) SetCipher(c *PayloadCipher) { s.cipher.Store(c) }
+
 // Send queues p as one sequenced stream message of payload type pt and
 // returns once it is queued for transmission (not when it is acknowledged).
 // p is copied. It blocks while the window is full or publication is paused,
@@ -519,6 +534,9 @@ func (s *Stream) write(pt wire.PayloadType, p []byte, cancel, cancel2 <-chan str
 func (s *Stream) send(pt wire.PayloadType, p []byte, cancel, cancel2 <-chan struct{}, kick bool) error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
+	if c := s.cipher.Load(); c != nil {
+		p = c.sealPayload(pt, p)
+	}
 	s.mu.Lock()
 	for {
 		if s.err != nil {
@@ -666,6 +684,11 @@ func (s *Stream) recv(cancel, cancel2 <-chan struct{}) (wire.PayloadType, []byte
 			s.mu.Unlock()
 			return 0, nil, net.ErrClosed
 		}
+		if s.decErr != nil {
+			err := s.decErr
+			s.mu.Unlock()
+			return 0, nil, err
+		}
 		if len(s.inq) > 0 {
 			m := s.inq[0]
 			s.inq[0] = inMsg{}
@@ -693,6 +716,18 @@ func (s *Stream) recv(cancel, cancel2 <-chan struct{}) (wire.PayloadType, []byte
 			select {
 			case s.space <- struct{}{}:
 			default:
+			}
+			if c := s.cipher.Load(); c != nil {
+				p, err := c.openPayload(m.pt, m.p)
+				if err != nil {
+					s.mu.Lock()
+					s.decErr = err
+					s.inq, s.inBytes = nil, 0
+					s.mu.Unlock()
+					s.finish(err)
+					return 0, nil, err
+				}
+				m.p = p
 			}
 			return m.pt, m.p, nil
 		}
