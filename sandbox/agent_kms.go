@@ -60,7 +60,7 @@ func (a *agent) startEncryption(ctx context.Context, resp *wire.HandshakeRespons
 		ec[session.ContextRandomChallenge] = challenge
 	}
 	kms := a.g.sb.api.kms
-	out, err := kms.decrypt(a.s.account, a.s.region, &decryptInput{CiphertextBlob: res.KMSCipherTextKey, EncryptionContext: ec, KeyId: key})
+	out, err := kms.decrypt(a.s.account, &decryptInput{CiphertextBlob: res.KMSCipherTextKey, EncryptionContext: ec, KeyId: key})
 	if err != nil {
 		var ae *APIError
 		if errors.As(err, &ae) {

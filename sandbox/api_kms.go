@@ -23,10 +23,11 @@ import (
 
 // kmsModel holds the sandbox's master key.
 type kmsModel struct {
-	aead cipher.AEAD
+	aead  cipher.AEAD
+	fleet *Fleet // for cross-account key lookups
 }
 
-func newKMSModel() *kmsModel {
+func newKMSModel(fleet *Fleet) *kmsModel {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key) // crypto/rand.Read never fails
 	b, err := aes.NewCipher(key)
@@ -37,14 +38,14 @@ func newKMSModel() *kmsModel {
 	if err != nil {
 		panic(err)
 	}
-	return &kmsModel{aead: g}
+	return &kmsModel{aead: g, fleet: fleet}
 }
 
 // blobVersion tags CiphertextBlobs of this model.
 const blobVersion = 1
 
 func (a *apiServer) registerKMSAPI() {
-	a.kms = newKMSModel()
+	a.kms = newKMSModel(a.sb.fleet)
 	a.json["TrentService.GenerateDataKey"] = a.kmsGenerateDataKey
 	a.json["TrentService.Decrypt"] = a.kmsDecrypt
 }
@@ -76,7 +77,7 @@ type decryptOutput struct {
 
 // resolveKMSKey maps a KeyId (ARN or bare key ID) to the ARN of one of
 // the account's keys.
-func resolveKMSKey(acct *Account, region, keyID string) (string, error) {
+func resolveKMSKey(fleet *Fleet, acct *Account, op, keyID string) (string, error) {
 	arn := acct.SessionKMSKeyID
 	if keyID == "" {
 		return "", apiErr("ValidationException", "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null")
@@ -85,9 +86,18 @@ func resolveKMSKey(acct *Account, region, keyID string) (string, error) {
 		return arn, nil
 	}
 	if strings.HasPrefix(keyID, "arn:") {
+		// Another account's key: without a grant the real service answers
+		// AccessDenied (the key policy does not name the caller).
+		if parts := strings.SplitN(keyID, ":", 6); len(parts) == 6 && parts[4] != acct.ID && fleet != nil {
+			for _, o := range fleet.Accounts {
+				if o.ID == parts[4] && o.SessionKMSKeyID == keyID {
+					return "", apiErr("AccessDeniedException", "User: %s is not authorized to perform: kms:%s on resource: %s because no resource-based policy allows the kms:%s action", acct.arn(), op, keyID, op)
+				}
+			}
+		}
 		return "", apiErr("NotFoundException", "Key '%s' does not exist", keyID)
 	}
-	return "", apiErr("NotFoundException", "Key 'arn:aws:kms:%s:%s:key/%s' does not exist", region, acct.ID, keyID)
+	return "", apiErr("NotFoundException", "Key '%s' does not exist", keyID)
 }
 
 // validKMSKeyARN reports whether arn is a KMS key ARN of account.
@@ -138,9 +148,10 @@ func (k *kmsModel) open(blob []byte, ec map[string]string) (arn string, plain []
 	return arn, plain, nil
 }
 
-// generateDataKey is GenerateDataKey for acct in region.
-func (k *kmsModel) generateDataKey(acct *Account, region string, in *generateDataKeyInput) (*generateDataKeyOutput, error) {
-	arn, err := resolveKMSKey(acct, region, in.KeyId)
+// generateDataKey is GenerateDataKey for acct.
+func (k *kmsModel) generateDataKey(acct *Account, in *generateDataKeyInput) (*generateDataKeyOutput, error) {
+	const op = "GenerateDataKey"
+	arn, err := resolveKMSKey(k.fleet, acct, op, in.KeyId)
 	if err != nil {
 		return nil, err
 	}
@@ -165,19 +176,20 @@ func (k *kmsModel) generateDataKey(acct *Account, region string, in *generateDat
 	return &generateDataKeyOutput{CiphertextBlob: k.seal(arn, plain, in.EncryptionContext), Plaintext: plain, KeyId: arn}, nil
 }
 
-// decrypt is Decrypt for acct in region: the blob's key must be one of the
-// account's keys in that region (and equal KeyId if given), and the context
+// decrypt is Decrypt for acct: the blob's key must be one of the account's
+// keys (and equal KeyId if given), and the context
 // must be the one the blob was sealed with.
-func (k *kmsModel) decrypt(acct *Account, region string, in *decryptInput) (*decryptOutput, error) {
+func (k *kmsModel) decrypt(acct *Account, in *decryptInput) (*decryptOutput, error) {
+	const op = "Decrypt"
 	arn, plain, err := k.open(in.CiphertextBlob, in.EncryptionContext)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := resolveKMSKey(acct, region, arn); err != nil {
+	if _, err := resolveKMSKey(k.fleet, acct, "Decrypt", arn); err != nil {
 		return nil, apiErr("InvalidCiphertextException", "")
 	}
 	if in.KeyId != "" {
-		want, err := resolveKMSKey(acct, region, in.KeyId)
+		want, err := resolveKMSKey(k.fleet, acct, op, in.KeyId)
 		if err != nil {
 			return nil, err
 		}
@@ -193,7 +205,7 @@ func (a *apiServer) kmsGenerateDataKey(r *APIRequest) (any, error) {
 	if err := decodeJSON(r, &in); err != nil {
 		return nil, err
 	}
-	return a.kms.generateDataKey(r.Account, r.Region, &in)
+	return a.kms.generateDataKey(r.Account, &in)
 }
 
 func (a *apiServer) kmsDecrypt(r *APIRequest) (any, error) {
@@ -204,7 +216,7 @@ func (a *apiServer) kmsDecrypt(r *APIRequest) (any, error) {
 	if len(in.CiphertextBlob) == 0 {
 		return nil, apiErr("ValidationException", "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null")
 	}
-	return a.kms.decrypt(r.Account, r.Region, &in)
+	return a.kms.decrypt(r.Account, &in)
 }
 
 // sessionKMSKey is the key ARN the session's account encrypts shells with

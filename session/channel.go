@@ -175,7 +175,7 @@ type channel struct {
 	sessionType     string
 	properties      json.RawMessage
 	customerMessage string
-	first           []byte // legacy shell: the Output that arrived before any handshake
+	first           []byte         // legacy shell: the Output that arrived before any handshake
 	cipher          *PayloadCipher // KMS session key, nil when not encrypted
 	kmsKeyID        string
 	challenged      bool // the agent's encryption challenge was answered

@@ -78,6 +78,18 @@ func OpenShellSession(ctx context.Context, cfg aws.Config, target string, sess S
 // SessionID returns the SSM session ID.
 func (s *ShellSession) SessionID() string { return s.chn.sessionID }
 
+// Encrypted reports whether the session is KMS-encrypted (the account's
+// Session Manager preferences name a key; ssm-protocol.md §8), and with
+// which key.
+func (s *ShellSession) Encrypted() (keyID string, ok bool) {
+	return s.chn.kmsKeyID, s.chn.cipher != nil
+}
+
+// CustomerMessage returns the agent's HandshakeComplete text, for example
+// "This session is encrypted using AWS KMS." ("" if none, and always for
+// shells that skipped the handshake).
+func (s *ShellSession) CustomerMessage() string { return s.chn.customerMessage }
+
 // Read returns terminal output bytes; io.EOF after channel_closed (see
 // ClosedOutput for the service's text).
 func (s *ShellSession) Read(p []byte) (int, error) { return s.ch.Read(p) }
