@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/google/uuid"
 	"github.com/gorilla/websocket"
 	"github.com/xtaci/smux"
@@ -33,15 +34,16 @@ type fakeService struct {
 	srv *httptest.Server
 
 	// Behaviour knobs, set before use.
-	startErr     string // StartSession fails with this __type
-	resumeErr    string // ResumeSession fails with this __type
-	agentVersion string
-	sessionType  string
-	props        any
-	kms          bool
-	legacyShell  bool
-	rawFirst     func() []byte // if set, sent on the socket instead of the agent (bad frames)
-	refuse       bool          // close every socket after the open frame
+	startErr        string // StartSession fails with this __type
+	resumeErr       string // ResumeSession fails with this __type
+	agentVersion    string
+	sessionType     string
+	props           any
+	kms             bool
+	kmsBadChallenge bool // with kms on a shell: a challenge under the wrong key
+	legacyShell     bool
+	rawFirst        func() []byte // if set, sent on the socket instead of the agent (bad frames)
+	refuse          bool          // close every socket after the open frame
 
 	mu         sync.Mutex
 	minted     int
@@ -281,6 +283,9 @@ func (f *fakeService) runAgent(s *fakeSession) {
 				f.channelClosed(s, "handshake failed")
 				return
 			}
+			if act.ActionType == wire.ActionKMSEncryption && !f.fakeKMSAgent(ctx, s, act) {
+				return
+			}
 		}
 		b, _ = json.Marshal(wire.HandshakeComplete{HandshakeTimeToComplete: time.Millisecond})
 		a.Send(ctx, wire.PayloadHandshakeComplete, b)
@@ -378,3 +383,57 @@ func dialFake(t *testing.T, f *fakeService, opts DialOptions) (*Conn, error) {
 }
 
 var _ = net.ErrClosed
+
+// fakeKMSAgent enables encryption on the fake agent: with fakeKMS the
+// "ciphertext" is the data key itself. It runs the challenge and reports
+// whether the handshake may complete.
+func (f *fakeService) fakeKMSAgent(ctx context.Context, s *fakeSession, act wire.ProcessedClientAction) bool {
+	var res wire.KMSEncryptionResult
+	json.Unmarshal(act.ActionResult, &res)
+	pc, err := NewPayloadCipher(RoleAgent, res.KMSCipherTextKey)
+	if err != nil {
+		f.channelClosed(s, "bad data key")
+		return false
+	}
+	s.agent.SetCipher(pc)
+	sealer := pc
+	if f.kmsBadChallenge {
+		other := make([]byte, DataKeySize)
+		sealer, _ = NewPayloadCipher(RoleAgent, other)
+	}
+	plain := []byte(strings.Repeat("c", 64))
+	b, _ := json.Marshal(wire.EncChallenge{Challenge: sealer.Seal(plain)})
+	s.agent.Send(ctx, wire.PayloadEncChallengeRequest, b)
+	pt, p, err := s.agent.Recv(ctx)
+	if err != nil || pt != wire.PayloadEncChallengeResponse {
+		return false
+	}
+	var ch wire.EncChallenge
+	json.Unmarshal(p, &ch)
+	if got, err := pc.Open(ch.Challenge); err != nil || string(got) != string(plain) {
+		f.channelClosed(s, "Encryption challenge failed")
+		return false
+	}
+	return true
+}
+
+// fakeKMS is a KMSAPI whose CiphertextBlob is the plain data key.
+type fakeKMS struct {
+	err error
+	mu  sync.Mutex
+	in  []*kms.GenerateDataKeyInput
+}
+
+func (k *fakeKMS) GenerateDataKey(ctx context.Context, in *kms.GenerateDataKeyInput, _ ...func(*kms.Options)) (*kms.GenerateDataKeyOutput, error) {
+	k.mu.Lock()
+	k.in = append(k.in, in)
+	k.mu.Unlock()
+	if k.err != nil {
+		return nil, k.err
+	}
+	key := make([]byte, DataKeySize)
+	for i := range key {
+		key[i] = byte(i * 7)
+	}
+	return &kms.GenerateDataKeyOutput{Plaintext: key, CiphertextBlob: append([]byte(nil), key...), KeyId: in.KeyId}, nil
+}

@@ -6,7 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"strings"
 	"testing"
+
+	"github.com/aws/smithy-go"
 
 	"github.com/ssmtui/ssmtui/session/wire"
 )
@@ -188,4 +191,65 @@ func TestConnCipherCorruptPayload(t *testing.T) {
 	if n != 0 || !errors.As(err, &oe) || !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("second read %q %v", buf[:n], err)
 	}
+}
+
+func TestShellKMSFake(t *testing.T) {
+	f := newFakeService(t)
+	f.sessionType = wire.SessionTypeStandardStream
+	f.props = nil
+	f.kms = true
+	fk := &fakeKMS{}
+	sh, err := OpenShell(testCtx(t), f.awsConfig(), testTarget, ShellOptions{DialOptions: DialOptions{KMS: fk}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+	if len(fk.in) != 1 {
+		t.Fatalf("%d GenerateDataKey calls", len(fk.in))
+	}
+	in := fk.in[0]
+	wantEC := map[string]string{"aws:ssm:SessionId": sh.SessionID(), "aws:ssm:TargetId": testTarget}
+	if *in.KeyId != "alias/x" || *in.NumberOfBytes != 64 || len(in.EncryptionContext) != 2 ||
+		in.EncryptionContext["aws:ssm:SessionId"] != wantEC["aws:ssm:SessionId"] || in.EncryptionContext["aws:ssm:TargetId"] != testTarget {
+		t.Fatalf("GenerateDataKey input %+v", in)
+	}
+	if key, ok := sh.Encrypted(); !ok || key != "alias/x" {
+		t.Fatalf("Encrypted %q %v", key, ok)
+	}
+	sh.Write([]byte("pwd\n"))
+	if got := readN(t, sh, 4); got != "pwd\n" {
+		t.Fatalf("echo %q", got)
+	}
+}
+
+func TestShellKMSBadAgentChallenge(t *testing.T) {
+	f := newFakeService(t)
+	f.sessionType = wire.SessionTypeStandardStream
+	f.props = nil
+	f.kms = true
+	f.kmsBadChallenge = true
+	_, err := OpenShell(testCtx(t), f.awsConfig(), testTarget, ShellOptions{DialOptions: DialOptions{KMS: &fakeKMS{}}})
+	var ce *ChallengeError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "challenge") {
+		t.Fatalf("got %v", err)
+	}
+	waitFor(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.terminated) == 1 })
+}
+
+func TestShellKMSAccessDenied(t *testing.T) {
+	f := newFakeService(t)
+	f.sessionType = wire.SessionTypeStandardStream
+	f.props = nil
+	f.kms = true
+	fk := &fakeKMS{err: &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "not authorized"}}
+	_, err := OpenShell(testCtx(t), f.awsConfig(), testTarget, ShellOptions{DialOptions: DialOptions{KMS: fk}})
+	var ke *KMSError
+	if !errors.As(err, &ke) || !errors.Is(err, ErrAccessDenied) || !strings.Contains(err.Error(), "needs kms:GenerateDataKey on alias/x") {
+		t.Fatalf("got %v", err)
+	}
+	resp := <-f.session(t).hsResp
+	if len(resp.ProcessedClientActions) != 2 || resp.ProcessedClientActions[1].ActionStatus != wire.ActionFailed || len(resp.Errors) != 1 {
+		t.Fatalf("KMS action answer %+v", resp)
+	}
+	waitFor(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.terminated) == 1 })
 }
