@@ -38,7 +38,25 @@
 // [OpenPortForward] gives a [*PortSession] (smux or basic mode, chosen by
 // the version rules of §13) whose DialStream opens one forwarded
 // connection; [OpenShell] gives a [*ShellSession] for plain shell
-// documents. KMS-encrypted sessions are refused with ErrEncryptionUnsupported.
+// documents.
+//
+// # KMS encryption
+//
+// When the account's Session Manager preferences name a KMS key, the agent
+// of a shell session asks for KMS encryption in its handshake (§7, §8).
+// OpenShell then calls KMS GenerateDataKey (64 bytes, encryption context
+// aws:ssm:SessionId and aws:ssm:TargetId, plus aws:ssm:RandomChallenge when
+// the agent offers a Challenge, which is acknowledged) with
+// DialOptions.KMS, by default a client built from the aws.Config; the
+// caller needs kms:GenerateDataKey, the instance role kms:Decrypt. The
+// stream's [PayloadCipher] then seals Output with Plaintext[32:64] and
+// opens the agent's Output/StdErr/ExitCode with Plaintext[0:32]
+// (AES-256-GCM, nonce||ciphertext||tag), and the agent's encryption
+// challenge is answered. Failures: *KMSError (errors.Is ErrAccessDenied
+// for AccessDenied), *ChallengeError, and *DecryptError for a payload that
+// fails authentication later (the session is closed, nothing of it is
+// returned). Port sessions are never encrypted: an agent asking for it
+// there gets ErrEncryptionUnsupported.
 //
 // Secrets — TokenValue, the StreamUrl query — are never logged.
 package session

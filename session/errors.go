@@ -13,9 +13,11 @@ var (
 	ErrAccessDenied       = errors.New("access denied")
 	ErrInvalidDocument    = errors.New("invalid session document")
 	ErrThrottled          = errors.New("request throttled")
-	// ErrEncryptionUnsupported: the session asks for KMS encryption, which
-	// ssmtui does not implement yet.
-	ErrEncryptionUnsupported = errors.New("KMS-encrypted sessions are not supported")
+	// ErrEncryptionUnsupported: the agent asks for KMS encryption where
+	// Session Manager never uses it (a Port session, or before the session
+	// type is known). KMS-encrypted shells are supported (see KMSError,
+	// ChallengeError and DecryptError for their failures).
+	ErrEncryptionUnsupported = errors.New("KMS encryption requested for a session type that is never encrypted")
 )
 
 // StartError is a failed StartSession call. Code is the AWS error code

@@ -451,6 +451,16 @@ func explainSessionError(err error, inst inventory.Instance, document string) er
 	explain := func(format string, args ...any) error {
 		return &explainedError{msg: fmt.Sprintf(format, args...) + awsSaid, err: err}
 	}
+	var ke *session.KMSError
+	if errors.As(err, &ke) {
+		// Before the ErrAccessDenied case: this denial is about the KMS key
+		// of the account's Session Manager preferences, not StartSession.
+		if ke.Code == "AccessDeniedException" {
+			return explain("%s in %s: this account encrypts Session Manager shells with KMS key %s, and the credentials need kms:GenerateDataKey on it (key policy or IAM); ask your AWS admin",
+				label, where, ke.KeyID)
+		}
+		return fmt.Errorf("open SSM session to %s: %w", label, err)
+	}
 	switch {
 	case errors.Is(err, session.ErrTargetNotConnected):
 		if inst.PingStatus != "" && inst.PingStatus != "Online" {

@@ -134,12 +134,20 @@ func (s *shellRunner) Close() error {
 // It returns nil on a normal end (or exit 0), *sshclient.ExitError when the
 // agent reported a non-zero exit status, or the reason the session failed.
 func (s *shellRunner) Run() error {
-	in, out := s.stdin, s.stdout
+	in, out, errOut := s.stdin, s.stdout, s.stderr
 	if in == nil {
 		in = os.Stdin
 	}
 	if out == nil {
 		out = os.Stdout
+	}
+	if errOut == nil {
+		errOut = os.Stderr
+	}
+	if msg := s.sess.CustomerMessage(); msg != "" {
+		// The agent's word, e.g. "This session is encrypted using AWS
+		// KMS."; on stderr so piped output stays the remote's alone.
+		_, _ = fmt.Fprintln(errOut, msg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
