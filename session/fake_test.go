@@ -41,6 +41,7 @@ type fakeService struct {
 	props           any
 	kms             bool
 	kmsBadChallenge bool // with kms on a shell: a challenge under the wrong key
+	kmsRejectAnswer bool // with kms on a shell: reject the client's challenge answer
 	legacyShell     bool
 	rawFirst        func() []byte // if set, sent on the socket instead of the agent (bad frames)
 	refuse          bool          // close every socket after the open frame
@@ -410,7 +411,7 @@ func (f *fakeService) fakeKMSAgent(ctx context.Context, s *fakeSession, act wire
 	}
 	var ch wire.EncChallenge
 	json.Unmarshal(p, &ch)
-	if got, err := pc.Open(ch.Challenge); err != nil || string(got) != string(plain) {
+	if got, err := pc.Open(ch.Challenge); err != nil || string(got) != string(plain) || f.kmsRejectAnswer {
 		f.channelClosed(s, "Encryption challenge failed")
 		return false
 	}

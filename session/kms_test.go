@@ -253,3 +253,19 @@ func TestShellKMSAccessDenied(t *testing.T) {
 	}
 	waitFor(t, func() bool { f.mu.Lock(); defer f.mu.Unlock(); return len(f.terminated) == 1 })
 }
+
+// TestShellKMSAgentRejectsAnswer: an agent that ends the session after our
+// challenge answer is reported as a *ChallengeError with its text.
+func TestShellKMSAgentRejectsAnswer(t *testing.T) {
+	f := newFakeService(t)
+	f.sessionType = wire.SessionTypeStandardStream
+	f.props = nil
+	f.kms = true
+	f.kmsRejectAnswer = true
+	_, err := OpenShell(testCtx(t), f.awsConfig(), testTarget, ShellOptions{DialOptions: DialOptions{KMS: &fakeKMS{}}})
+	var ce *ChallengeError
+	var cc *ChannelClosedError
+	if !errors.As(err, &ce) || !errors.As(err, &cc) || !strings.Contains(cc.Output, "Encryption challenge failed") {
+		t.Fatalf("got %v", err)
+	}
+}
