@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 
 	"github.com/ssmtui/ssmtui/sandbox"
@@ -154,19 +151,7 @@ func TestSandboxKMSShell(t *testing.T) {
 
 func otherAccountKMS(t *testing.T, endpoint string) *kms.Client {
 	t.Helper()
-	cfg, err := config.LoadDefaultConfig(context.Background(),
-		config.WithRegion(sbRegion),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(kmsOtherAKID, "secret", "")),
-		config.WithBaseEndpoint(endpoint),
-		config.WithEC2IMDSClientEnableState(imds.ClientDisabled),
-		config.WithSharedConfigFiles([]string{}),
-		config.WithSharedCredentialsFiles([]string{}),
-		config.WithRetryMaxAttempts(1),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kms.NewFromConfig(cfg)
+	return kms.NewFromConfig(sbConfigFor(t, endpoint, kmsOtherAKID))
 }
 
 // TestSandboxKMSGenerateDataKeyDenied: a caller whose KMS credentials may

@@ -57,10 +57,16 @@ func startSB(tb testing.TB, gw sandbox.GatewayOptions) *sandbox.Sandbox {
 
 func sbConfig(tb testing.TB, endpoint string) aws.Config {
 	tb.Helper()
+	return sbConfigFor(tb, endpoint, sbAKID)
+}
+
+// sbConfigFor is sbConfig with another account's access key.
+func sbConfigFor(tb testing.TB, endpoint, akid string) aws.Config {
+	tb.Helper()
 	tb.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	cfg, err := config.LoadDefaultConfig(context.Background(),
 		config.WithRegion(sbRegion),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(sbAKID, "secret", "")),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(akid, "secret", "")),
 		config.WithBaseEndpoint(endpoint),
 		config.WithEC2IMDSClientEnableState(imds.ClientDisabled),
 		config.WithSharedConfigFiles([]string{}),
