@@ -40,6 +40,7 @@ type sandboxFlags struct {
 	throttle      bool
 	denyRegions   string
 	generate      int
+	sessionKMS    bool
 	genRegions    int
 	genAccounts   int
 }
@@ -71,6 +72,7 @@ func (f *sandboxFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.generate, "generate", 0, "serve a generated fleet of `N` instances instead of --fleet (for benchmarks and load)")
 	fs.IntVar(&f.genRegions, "generate-regions", 17, "regions of the generated fleet")
 	fs.IntVar(&f.genAccounts, "generate-accounts", 1, "accounts of the generated fleet")
+	fs.BoolVar(&f.sessionKMS, "session-kms", false, "turn on KMS encryption in every account's Session Manager preferences (shell sessions run the KMS handshake)")
 }
 
 func (f *sandboxFlags) options(stderr io.Writer) (sandbox.Options, error) {
@@ -88,6 +90,17 @@ func (f *sandboxFlags) options(stderr io.Writer) (sandbox.Options, error) {
 	}
 	if err != nil {
 		return sandbox.Options{}, err
+	}
+	if f.sessionKMS {
+		for i := range fleet.Accounts {
+			a := &fleet.Accounts[i]
+			if a.SessionKMSKeyID == "" && len(a.Regions) > 0 {
+				a.SessionKMSKeyID = fmt.Sprintf("arn:aws:kms:%s:%s:key/5e55104e-0000-4000-8000-%012s", a.Regions[0], a.ID, a.ID)
+			}
+		}
+		if err := fleet.Validate(); err != nil {
+			return sandbox.Options{}, fmt.Errorf("--session-kms: %w", err)
+		}
 	}
 	for _, r := range splitList(f.denyRegions) {
 		for i := range fleet.Accounts {

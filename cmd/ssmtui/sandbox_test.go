@@ -189,3 +189,26 @@ func TestSandboxInventoryKnobs(t *testing.T) {
 		t.Errorf("limits = %+v", l)
 	}
 }
+
+// TestSandboxSessionKMSFlag: --session-kms gives every account a valid KMS
+// key of its own in its Session Manager preferences.
+func TestSandboxSessionKMSFlag(t *testing.T) {
+	var f sandboxFlags
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	f.register(fs)
+	if err := fs.Parse([]string{"--session-kms"}); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := f.options(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range opts.Fleet.Accounts {
+		if !strings.HasPrefix(a.SessionKMSKeyID, "arn:aws:kms:"+a.Regions[0]+":"+a.ID+":key/") {
+			t.Errorf("account %s: key %q", a.ID, a.SessionKMSKeyID)
+		}
+	}
+	if err := opts.Fleet.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}
