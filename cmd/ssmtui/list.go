@@ -66,13 +66,10 @@ func runList(ctx context.Context, env *cliEnv, args []string) error {
 	fs.SetOutput(env.stderr)
 	f.register(fs)
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return &exitError{code: 2}
+		return flagError(err)
 	}
 	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+		return usageError("unexpected argument %q", fs.Arg(0))
 	}
 	match, err := f.matcher()
 	if err != nil {
