@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
@@ -231,5 +230,4 @@ func TestFind(t *testing.T) {
 	if _, err := doctor.Find(ctx, []string{"ap-south-1"}, e.ec2For, "twin"); err == nil || !strings.Contains(err.Error(), "ap-south-1") {
 		t.Errorf("a region that is not enabled: %v, want an error naming it", err)
 	}
-	_ = aws.String
 }

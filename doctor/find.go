@@ -48,9 +48,10 @@ func Find(ctx context.Context, regions []string, ec2For func(region string) EC2A
 	)
 	for _, region := range regions {
 		wg.Go(func() {
+			c := ec2For(region)
 			in := &ec2.DescribeInstancesInput{Filters: []ec2types.Filter{filter}, MaxResults: aws.Int32(1000)}
 			for {
-				out, err := ec2For(region).DescribeInstances(ctx, in)
+				out, err := c.DescribeInstances(ctx, in)
 				if err != nil {
 					mu.Lock()
 					errs = append(errs, fmt.Errorf("%s: %w", region, err))

@@ -106,7 +106,7 @@ func runCp(ctx context.Context, env *cliEnv, args []string) error {
 	stop := context.AfterFunc(ctx, func() { _ = sc.Close() })
 	defer stop()
 
-	c := &copier{sftp: sc, recursive: *recursive, preserve: *preserve, label: remote, upload: upload, sessions: max(*sessions, 1)}
+	c := &copier{sftp: sc, recursive: *recursive, preserve: *preserve, upload: upload, sessions: max(*sessions, 1)}
 	// Large files are split over extra sessions, opened on first need:
 	// an agent paces each session's output (about 1 MB/s for a real one).
 	c.openExtra = func() (*sftp.Client, func(), error) {
@@ -220,7 +220,6 @@ type copier struct {
 	sftp      *sftp.Client
 	recursive bool
 	preserve  bool
-	label     string
 	progress  *progressLine
 	upload    bool // the remote side is the destination
 
