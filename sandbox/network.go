@@ -351,14 +351,19 @@ func buildAccountNet(a *Account) (*acctNet, []error) {
 		}
 		return found
 	}
+	// member checks an entry's ID prefix and finds its VPC; nil (reported)
+	// when either is wrong.
+	member := func(kind, id, prefix, vpcID string) *netVPC {
+		if !strings.HasPrefix(id, prefix) {
+			fail("%s %q: id must start with %s", kind, id, prefix)
+			return nil
+		}
+		return resolveVPC(kind+" "+id, vpcID)
+	}
 
 	// Route tables.
 	for _, t := range nw.RouteTables {
-		if !strings.HasPrefix(t.ID, "rtb-") {
-			fail("route table %q: id must start with rtb-", t.ID)
-			continue
-		}
-		v := resolveVPC("route table "+t.ID, t.VPCID)
+		v := member("route table", t.ID, "rtb-", t.VPCID)
 		if v == nil {
 			continue
 		}
@@ -397,11 +402,7 @@ func buildAccountNet(a *Account) (*acctNet, []error) {
 	// routed out through a synthesized public (internet gateway) or private
 	// (NAT gateway) table.
 	for _, s := range nw.Subnets {
-		if !strings.HasPrefix(s.ID, "subnet-") {
-			fail("subnet %q: id must start with subnet-", s.ID)
-			continue
-		}
-		v := resolveVPC("subnet "+s.ID, s.VPCID)
+		v := member("subnet", s.ID, "subnet-", s.VPCID)
 		if v == nil {
 			continue
 		}
@@ -491,11 +492,7 @@ func buildAccountNet(a *Account) (*acctNet, []error) {
 
 	// Security groups: explicit, then a default group per VPC without one.
 	for _, g := range nw.SecurityGroups {
-		if !strings.HasPrefix(g.ID, "sg-") {
-			fail("security group %q: id must start with sg-", g.ID)
-			continue
-		}
-		v := resolveVPC("security group "+g.ID, g.VPCID)
+		v := member("security group", g.ID, "sg-", g.VPCID)
 		if v == nil {
 			continue
 		}
@@ -580,11 +577,7 @@ func buildAccountNet(a *Account) (*acctNet, []error) {
 
 	// Endpoints.
 	for _, e := range nw.Endpoints {
-		if !strings.HasPrefix(e.ID, "vpce-") {
-			fail("endpoint %q: id must start with vpce-", e.ID)
-			continue
-		}
-		v := resolveVPC("endpoint "+e.ID, e.VPCID)
+		v := member("endpoint", e.ID, "vpce-", e.VPCID)
 		if v == nil {
 			continue
 		}
