@@ -197,21 +197,8 @@ func TestDemoInProcessLifecycle(t *testing.T) {
 	defer cancel()
 	var stderr bytes.Buffer
 	env := &cliEnv{stdin: tty, stdout: tty, stderr: &stderr, getenv: os.Getenv}
-	done := make(chan int, 1)
-	go func() { done <- runMain(ctx, env, []string{"demo"}) }()
-	exited := false
-	defer func() {
-		// On failure, stop the demo before closing its terminal.
-		cancel()
-		if !exited {
-			select {
-			case <-done:
-			case <-time.After(20 * time.Second):
-			}
-		}
-		_ = tty.Close()
-		_ = ptmx.Close()
-	}()
+	// On failure, the demo is stopped before its terminal is closed.
+	done := runOnTerminal(t, ctx, cancel, env, []string{"demo"}, ptmx, tty)
 
 	// While it runs: profiles for every account, pointing at a live sandbox,
 	// and the process environment switched to them.
@@ -248,7 +235,6 @@ func TestDemoInProcessLifecycle(t *testing.T) {
 	}
 	select {
 	case code := <-done:
-		exited = true
 		if code != 0 {
 			t.Fatalf("demo exit code %d; stderr: %s", code, stderr.String())
 		}

@@ -12,9 +12,7 @@ import (
 
 	"github.com/creack/pty"
 
-	"github.com/ssmtui/ssmtui/assets"
 	"github.com/ssmtui/ssmtui/inventory"
-	"github.com/ssmtui/ssmtui/sandbox"
 )
 
 // TestPickAsksMFAInModal runs the picker on a pseudo-terminal with an
@@ -23,27 +21,9 @@ import (
 // six digits), and the role account's instances are listed (the scan
 // writes them to the cache).
 func TestPickAsksMFAInModal(t *testing.T) {
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("XDG_CONFIG_HOME", "")
-	for _, k := range demoEnvCleared {
-		t.Setenv(k, "")
-	}
-	fleet, err := sandbox.ParseFleet(assets.DemoFleet)
-	if err != nil {
-		t.Fatal(err)
-	}
+	home, sb, files := startDemoSandbox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sb, err := sandbox.Start(ctx, sandbox.Options{Fleet: fleet, Gateway: sandbox.GatewayOptions{DisableTLS: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	files, _, err := writeDemoAWSFiles(t.TempDir(), fleet, sb.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
 	f, err := os.OpenFile(files.Config, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -84,20 +64,7 @@ func TestPickAsksMFAInModal(t *testing.T) {
 		}
 	}()
 	env := &cliEnv{stdin: tty, stdout: tty, stderr: io.Discard, getenv: func(k string) string { return vars[k] }}
-	done := make(chan int, 1)
-	go func() { done <- runMain(ctx, env, []string{"--profile", "dev-admin", "--region", "eu-west-2"}) }()
-	exited := false
-	defer func() {
-		cancel()
-		if !exited {
-			select {
-			case <-done:
-			case <-time.After(20 * time.Second):
-			}
-		}
-		_ = tty.Close()
-		_ = ptmx.Close()
-	}()
+	done := runOnTerminal(t, ctx, cancel, env, []string{"--profile", "dev-admin", "--region", "eu-west-2"}, ptmx, tty)
 
 	// The modal names the profile's mfa_serial (a word the picker shows
 	// nowhere else; the area behind it is blank while the scan waits).
@@ -145,7 +112,6 @@ func TestPickAsksMFAInModal(t *testing.T) {
 	}
 	select {
 	case code := <-done:
-		exited = true
 		if code != 0 {
 			t.Fatalf("exit code %d", code)
 		}

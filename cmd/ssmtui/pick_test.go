@@ -63,27 +63,9 @@ func TestParsePickFlags(t *testing.T) {
 // regions, and q quits with status 0. (Screen contents are checked by the
 // tmux test: a cell-diffing renderer's raw bytes are no screen.)
 func TestPickInProcess(t *testing.T) {
-	home := t.TempDir()
-	t.Setenv("HOME", home)
-	t.Setenv("XDG_CONFIG_HOME", "")
-	for _, k := range demoEnvCleared {
-		t.Setenv(k, "")
-	}
-	fleet, err := sandbox.ParseFleet(assets.DemoFleet)
-	if err != nil {
-		t.Fatal(err)
-	}
+	home, _, files := startDemoSandbox(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	sb, err := sandbox.Start(ctx, sandbox.Options{Fleet: fleet, Gateway: sandbox.GatewayOptions{DisableTLS: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sb.Close()
-	files, _, err := writeDemoAWSFiles(t.TempDir(), fleet, sb.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
 	cache := t.TempDir()
 	vars := map[string]string{
 		"AWS_CONFIG_FILE": files.Config, "AWS_SHARED_CREDENTIALS_FILE": files.Credentials,
@@ -99,22 +81,7 @@ func TestPickInProcess(t *testing.T) {
 	}
 	go func() { _, _ = io.Copy(io.Discard, ptmx) }()
 	env := &cliEnv{stdin: tty, stdout: tty, stderr: io.Discard, getenv: func(k string) string { return vars[k] }}
-	done := make(chan int, 1)
-	go func() {
-		done <- runMain(ctx, env, []string{"--profile", "demo-dev", "--region", "us-east-1,eu-west-2"})
-	}()
-	exited := false
-	defer func() {
-		cancel()
-		if !exited {
-			select {
-			case <-done:
-			case <-time.After(20 * time.Second):
-			}
-		}
-		_ = tty.Close()
-		_ = ptmx.Close()
-	}()
+	done := runOnTerminal(t, ctx, cancel, env, []string{"--profile", "demo-dev", "--region", "us-east-1,eu-west-2"}, ptmx, tty)
 	// The scan writes the cache once every chosen region has answered.
 	var results []inventory.Result
 	for {
@@ -143,7 +110,6 @@ func TestPickInProcess(t *testing.T) {
 	}
 	select {
 	case code := <-done:
-		exited = true
 		if code != 0 {
 			t.Fatalf("exit code %d", code)
 		}
@@ -160,4 +126,55 @@ func TestPickerNeedsTerminal(t *testing.T) {
 			t.Errorf("%v without a terminal: exit %d, stderr %q", args, code, stderr.String())
 		}
 	}
+}
+
+// startDemoSandbox gives the test a temporary HOME without AWS variables,
+// a demo-fleet sandbox (plain http) and AWS files pointing at it.
+func startDemoSandbox(t *testing.T) (home string, sb *sandbox.Sandbox, files inventory.ProfileFiles) {
+	t.Helper()
+	home = t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CONFIG_HOME", "")
+	for _, k := range demoEnvCleared {
+		t.Setenv(k, "")
+	}
+	fleet, err := sandbox.ParseFleet(assets.DemoFleet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	sb, err = sandbox.Start(ctx, sandbox.Options{Fleet: fleet, Gateway: sandbox.GatewayOptions{DisableTLS: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sb.Close() })
+	files, _, err = writeDemoAWSFiles(t.TempDir(), fleet, sb.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return home, sb, files
+}
+
+// runOnTerminal runs ssmtui args in-process on env and returns its exit
+// code. When the test ends it cancels ctx (cancel), waits up to 20 s for
+// the command, then closes the terminal's two ends.
+func runOnTerminal(t *testing.T, ctx context.Context, cancel context.CancelFunc, env *cliEnv, args []string, ptmx, tty io.Closer) <-chan int {
+	t.Helper()
+	done := make(chan int, 1)
+	finished := make(chan struct{})
+	go func() {
+		done <- runMain(ctx, env, args)
+		close(finished)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-finished:
+		case <-time.After(20 * time.Second):
+		}
+		_ = tty.Close()
+		_ = ptmx.Close()
+	})
+	return done
 }
