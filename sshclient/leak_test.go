@@ -3,7 +3,6 @@ package sshclient
 import (
 	"errors"
 	"io"
-	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -23,17 +22,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		if err := c.Exec(testContext(t), "exit 3", nil, nil, nil); err == nil {
 			t.Fatal("exit 3 reported success")
 		}
-		r, w, err := os.Pipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		defer w.Close()
-		sh := c.Shell()
-		sh.SetStdin(r)
-		sh.SetStdout(io.Discard)
-		sh.SetStderr(io.Discard)
-		done := runShell(sh)
+		r, w, done := startPipedShell(t, c, io.Discard)
 		if _, err := io.WriteString(w, "exit 0\n"); err != nil {
 			t.Fatal(err)
 		}

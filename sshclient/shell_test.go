@@ -57,6 +57,26 @@ func runShell(sh *Shell) <-chan error {
 	return done
 }
 
+// startPipedShell runs c's Shell with an os.Pipe as stdin (a file, as a
+// terminal is) and out as stdout and stderr. It returns the pipe's read
+// and write ends and Run's result; both are closed when the test ends.
+func startPipedShell(t *testing.T, c *Client, out io.Writer) (r, w *os.File, done <-chan error) {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = r.Close()
+		_ = w.Close()
+	})
+	sh := c.Shell()
+	sh.SetStdin(r)
+	sh.SetStdout(out)
+	sh.SetStderr(out)
+	return r, w, runShell(sh)
+}
+
 func waitRun(t *testing.T, done <-chan error) error {
 	t.Helper()
 	select {
@@ -72,18 +92,8 @@ func waitRun(t *testing.T, done <-chan error) error {
 func TestShellWithoutTerminal(t *testing.T) {
 	srv := startServer(t)
 	c := connected(t, srv)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
 	var out syncBuffer
-	sh := c.Shell()
-	sh.SetStdin(r)
-	sh.SetStdout(&out)
-	sh.SetStderr(&out)
-	done := runShell(sh)
+	_, w, done := startPipedShell(t, c, &out)
 	if _, err := io.WriteString(w, "~.\nexit 4\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -108,17 +118,7 @@ func TestShellWithoutTerminal(t *testing.T) {
 func TestShellDoesNotStealNextKeystroke(t *testing.T) {
 	srv := startServer(t)
 	c := connected(t, srv)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
-	sh := c.Shell()
-	sh.SetStdin(r)
-	sh.SetStdout(io.Discard)
-	sh.SetStderr(io.Discard)
-	done := runShell(sh)
+	r, w, done := startPipedShell(t, c, io.Discard)
 	if _, err := io.WriteString(w, "exit 0\n"); err != nil {
 		t.Fatal(err)
 	}
@@ -153,17 +153,8 @@ func TestShellKeepAliveEndsDeadSession(t *testing.T) {
 		cfg.KeepAliveMax = 3
 	})
 	srv.ignoreKeepalive.Store(true)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
-	sh := c.Shell()
-	sh.SetStdin(r)
-	sh.SetStdout(io.Discard)
-	sh.SetStderr(io.Discard)
-	err = waitRun(t, runShell(sh))
+	_, _, done := startPipedShell(t, c, io.Discard)
+	err := waitRun(t, done)
 	if !errors.Is(err, ErrKeepAliveTimeout) {
 		t.Fatalf("Run = %v, want ErrKeepAliveTimeout", err)
 	}
@@ -178,17 +169,7 @@ func TestShellAnsweredKeepAlivesKeepSession(t *testing.T) {
 		cfg.KeepAliveInterval = 5 * time.Millisecond
 		cfg.KeepAliveMax = 2
 	})
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
-	sh := c.Shell()
-	sh.SetStdin(r)
-	sh.SetStdout(io.Discard)
-	sh.SetStderr(io.Discard)
-	done := runShell(sh)
+	_, w, done := startPipedShell(t, c, io.Discard)
 	waitFor(t, "ten keepalives", func() bool { return srv.keepalives.Load() >= 10 })
 	if _, err := io.WriteString(w, "exit 0\n"); err != nil {
 		t.Fatal(err)
