@@ -143,6 +143,19 @@ func pushKey(t *testing.T, c *ec2instanceconnect.Client, instanceID, user, key s
 }
 
 // dialHost opens an SSH client to an instance's host, pinning its host key.
+// loginEIC pushes a new key for user with EC2 Instance Connect and logs in
+// to instanceID's SSH host with it.
+func loginEIC(t *testing.T, sb *Sandbox, instanceID, user string) *ssh.Client {
+	t.Helper()
+	signer, line := newEd25519(t)
+	pushKey(t, eicClient(t, sb, hostsRegion), instanceID, user, line)
+	c, err := dialHost(t, sb, instanceID, user, signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func dialHost(t *testing.T, sb *Sandbox, instanceID, user string, signer ssh.Signer) (*ssh.Client, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

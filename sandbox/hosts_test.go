@@ -333,12 +333,7 @@ func waitFor(ctx context.Context, t *testing.T, b *syncBuffer, re *regexp.Regexp
 
 func TestPTYShellWindowChange(t *testing.T) {
 	sb := startHostsSandbox(t, Options{})
-	signer, line := newEd25519(t)
-	pushKey(t, eicClient(t, sb, hostsRegion), hostAL, "ec2-user", line)
-	c, err := dialHost(t, sb, hostAL, "ec2-user", signer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loginEIC(t, sb, hostAL, "ec2-user")
 	s, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -380,12 +375,7 @@ func TestPTYShellWindowChange(t *testing.T) {
 
 func TestSFTPRoundTrip(t *testing.T) {
 	sb := startHostsSandbox(t, Options{})
-	signer, line := newEd25519(t)
-	pushKey(t, eicClient(t, sb, hostsRegion), hostUbuntu, "ubuntu", line)
-	c, err := dialHost(t, sb, hostUbuntu, "ubuntu", signer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loginEIC(t, sb, hostUbuntu, "ubuntu")
 	fc, err := sftp.NewClient(c)
 	if err != nil {
 		t.Fatalf("sftp subsystem: %v", err)
@@ -472,12 +462,7 @@ func startSleeper(t *testing.T, c *ssh.Client, withPTY bool) (*ssh.Session, int)
 
 func TestChannelCloseKillsProcessGroup(t *testing.T) {
 	sb := startHostsSandbox(t, Options{})
-	signer, line := newEd25519(t)
-	pushKey(t, eicClient(t, sb, hostsRegion), hostAL, "ec2-user", line)
-	c, err := dialHost(t, sb, hostAL, "ec2-user", signer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loginEIC(t, sb, hostAL, "ec2-user")
 	for _, withPTY := range []bool{false, true} {
 		t.Run(fmt.Sprintf("pty=%v", withPTY), func(t *testing.T) {
 			s, pid := startSleeper(t, c, withPTY)
@@ -493,12 +478,7 @@ func TestChannelCloseKillsProcessGroup(t *testing.T) {
 
 func TestCloseEndsSessions(t *testing.T) {
 	sb := startHostsSandbox(t, Options{})
-	signer, line := newEd25519(t)
-	pushKey(t, eicClient(t, sb, hostsRegion), hostAL, "ec2-user", line)
-	c, err := dialHost(t, sb, hostAL, "ec2-user", signer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := loginEIC(t, sb, hostAL, "ec2-user")
 	s, pid := startSleeper(t, c, true)
 	addr, err := sb.HostAddr(context.Background(), hostAL)
 	if err != nil {
