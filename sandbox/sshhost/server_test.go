@@ -70,6 +70,18 @@ func startServer(t testing.TB, clientKey ssh.PublicKey) (*Server, string) {
 	return srv, ln.Addr().String()
 }
 
+// connectNew starts a server that trusts a new key and logs in with it.
+func connectNew(t testing.TB) *ssh.Client {
+	t.Helper()
+	key := newSigner(t)
+	_, addr := startServer(t, key.PublicKey())
+	c, err := dial(t, addr, ssh.PublicKeys(key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func dial(t testing.TB, addr string, auth ...ssh.AuthMethod) (*ssh.Client, error) {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
@@ -134,13 +146,8 @@ func TestOnlyPublicKeyAuth(t *testing.T) {
 }
 
 func TestOnlySessionChannels(t *testing.T) {
-	key := newSigner(t)
-	_, addr := startServer(t, key.PublicKey())
-	c, err := dial(t, addr, ssh.PublicKeys(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _, err = c.OpenChannel("x11", nil)
+	c := connectNew(t)
+	_, _, err := c.OpenChannel("x11", nil)
 	var oce *ssh.OpenChannelError
 	if !errors.As(err, &oce) || oce.Reason != ssh.UnknownChannelType {
 		t.Errorf("x11 channel: %v, want an UnknownChannelType rejection", err)
@@ -156,12 +163,7 @@ func TestOnlySessionChannels(t *testing.T) {
 }
 
 func TestExecEnvAndSignals(t *testing.T) {
-	key := newSigner(t)
-	_, addr := startServer(t, key.PublicKey())
-	c, err := dial(t, addr, ssh.PublicKeys(key))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := connectNew(t)
 	s, err := c.NewSession()
 	if err != nil {
 		t.Fatal(err)
@@ -198,12 +200,7 @@ func TestExecEnvAndSignals(t *testing.T) {
 
 // direct-tcpip (ssh -L) reaches loopback targets only.
 func TestForwardToLoopbackOnly(t *testing.T) {
-	key := newSigner(t)
-	_, addr := startServer(t, key.PublicKey())
-	c, err := dial(t, addr, ssh.PublicKeys(key))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := connectNew(t)
 	echo, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -254,12 +251,7 @@ func TestForwardToLoopbackOnly(t *testing.T) {
 // keep the session (or Close) waiting forever: after a grace period the
 // session's process group is killed and the exit status still arrives.
 func TestBackgroundHolderIsHungUp(t *testing.T) {
-	key := newSigner(t)
-	_, addr := startServer(t, key.PublicKey())
-	c, err := dial(t, addr, ssh.PublicKeys(key))
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := connectNew(t)
 	for _, withPTY := range []bool{false, true} {
 		t.Run("pty="+strconv.FormatBool(withPTY), func(t *testing.T) {
 			s, err := c.NewSession()
